@@ -1,0 +1,69 @@
+"""The Hydra application `gnnrisk-run` (also `python -m gnnrisk`)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from gnnrisk.errors import GnnriskError
+from gnnrisk.pipeline import run_experiment
+from gnnrisk.results import METRICS_FILE, write_error
+from gnnrisk.summary import print_summary
+
+log = logging.getLogger("gnnrisk")
+
+
+def run_dir_of_job() -> Path:
+    """The Hydra output folder of the current job (run or multirun)."""
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def run_job(cfg: DictConfig) -> dict[str, Any] | None:
+    """Run one job; user errors become one line and exit code 2, failures in sweeps don't stop them."""
+    run_dir = run_dir_of_job()
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    if multirun and cfg.get("skip_finished", True) and (run_dir / METRICS_FILE).exists():
+        log.info("skipping %s: %s exists (finished earlier)", run_dir, METRICS_FILE)
+        return None
+    try:
+        metrics = run_experiment(cfg, run_dir)
+    except GnnriskError as err:
+        write_error(run_dir, err)
+        print(f"gnnrisk: error: {err}", file=sys.stderr)
+        if multirun:
+            return None
+        sys.exit(2)
+    except Exception as err:  # a bug, not a user error: keep the traceback, and keep sweeps going
+        write_error(run_dir, err, traceback.format_exc())
+        if not multirun:
+            raise
+        log.exception("run %s failed; the sweep goes on", run_dir)
+        return None
+    print_summary(metrics, run_dir)
+    return metrics
+
+
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")  # the top-level configs/ folder
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def _entry(cfg: DictConfig) -> None:
+    """Hydra entry point."""
+    run_job(cfg)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _entry()
+
+
+if __name__ == "__main__":
+    main()

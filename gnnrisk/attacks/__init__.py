@@ -1,0 +1,1 @@
+"""Empirical privacy attacks and auditing."""

@@ -1,0 +1,1 @@
+"""Fairness audits: group metrics against observed labels and ground truth, feedback loops."""

@@ -1,0 +1,1 @@
+"""Link-level explainers and their evaluation against planted ground truth."""

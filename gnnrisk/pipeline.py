@@ -1,0 +1,87 @@
+"""One experiment run: data -> mechanism (training) -> evaluation -> later stages -> results files."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch_geometric.data import Data
+
+from gnnrisk.audit.group_metrics import group_fairness
+from gnnrisk.data import build_dataset
+from gnnrisk.errors import check_number
+from gnnrisk.privacy import TrainedModel, build_mechanism
+from gnnrisk.results import write_history, write_metrics, write_run_start
+from gnnrisk.train.metrics import classification_metrics
+from gnnrisk.utils.runtime import resolve_device, seed_everything
+
+log = logging.getLogger(__name__)
+
+# Stages that run after training, in this order. A stage is enabled by its config group
+# (`explain=...`, `attack=...`, `audit=...`; `none` disables it) and implemented by
+# `gnnrisk.<group>.run_stage(stage_cfg, data, trained, run_dir, seed) -> dict` of flat metrics.
+STAGES = ("explain", "attack", "audit")
+
+
+def run_stages(cfg: DictConfig, data: Data, trained: TrainedModel, run_dir: Path, seed: int) -> dict[str, Any]:
+    """Run every enabled post-training stage and collect their metrics."""
+    out: dict[str, Any] = {}
+    for group in STAGES:
+        stage_cfg = cfg.get(group)
+        if stage_cfg is None or stage_cfg.get("name", "none") == "none":
+            continue
+        run_stage = importlib.import_module(f"gnnrisk.{group}").run_stage
+        out.update(run_stage(stage_cfg, data, trained, run_dir, seed))
+    return out
+
+
+def evaluate(prob: torch.Tensor, data: Data) -> dict[str, Any]:
+    """Utility on train/val/test against `y`, and on synthetic data against `y_true`; fairness on test."""
+    out: dict[str, Any] = {}
+    has_truth = getattr(data, "y_true", None) is not None
+    for split in ("train", "val", "test"):
+        mask = getattr(data, f"{split}_mask")
+        for key, value in classification_metrics(prob[mask], data.y[mask]).items():
+            out[f"{split}_{key}"] = value
+        if has_truth:
+            for key, value in classification_metrics(prob[mask], data.y_true[mask]).items():
+                out[f"{split}_{key}_true"] = value
+    group = getattr(data, "group", None)
+    if group is not None and prob.size(1) == 2:
+        names = list(getattr(data, "group_names", None) or [str(g) for g in range(int(group.max()) + 1)])
+        m = data.test_mask
+        out.update(group_fairness(prob[m, 1], data.y[m], group[m], names))
+        if has_truth:
+            out.update(group_fairness(prob[m, 1], data.y_true[m], group[m], names, suffix="_true"))
+    return out
+
+
+def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Run the configured experiment end to end and write its results into `run_dir`."""
+    seed = int(check_number("seed", cfg.seed, low=0, integer=True))
+    write_run_start(run_dir, cfg)
+    seed_everything(seed)
+    device = resolve_device(cfg.device)
+    data = build_dataset(cfg.data, seed)
+    log.info("data %s: %d nodes, %d directed edges, %d features", data.name, data.num_nodes,
+             data.num_edges, data.num_features)
+    mechanism = build_mechanism(cfg.privacy)
+    data = data.to(device)
+    trained: TrainedModel = mechanism.train(data, cfg.model, cfg.train, seed)
+    prob = trained.predict_proba().cpu()
+    metrics: dict[str, Any] = {
+        "model": cfg.model.name, "dataset": data.name, "seed": seed, "device": str(device),
+        "num_nodes": int(data.num_nodes), "num_edges": int(data.num_edges) // 2,
+        "epochs": trained.fit.epochs, "best_epoch": trained.fit.best_epoch,
+        "train_seconds": trained.fit.train_seconds,
+    }
+    metrics.update(trained.privacy)
+    metrics.update(evaluate(prob, data.cpu()))
+    metrics.update(run_stages(cfg, data, trained, run_dir, seed))
+    write_history(run_dir, trained.fit.history)
+    write_metrics(run_dir, metrics)
+    return metrics

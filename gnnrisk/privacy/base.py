@@ -1,0 +1,60 @@
+"""The mechanism interface and the non-private reference mechanism."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from gnnrisk.models import build_model
+from gnnrisk.train.loop import FitResult, fit, predict_proba
+
+
+@dataclass
+class TrainedModel:
+    """A trained model, the graph it is queried on, and the privacy it spent.
+
+    `graph` is what the model sees at inference: the original data for non-private training,
+    the perturbed graph for graph-perturbation mechanisms. `privacy` holds the flat
+    metrics.json fields: epsilon, delta, privacy_unit, mechanism and the noise parameters used.
+    """
+
+    model: nn.Module
+    graph: Data
+    fit: FitResult
+    privacy: dict[str, Any] = field(default_factory=dict)
+
+    def predict_proba(self) -> Tensor:
+        """Class probabilities for every node, as released by this model."""
+        return predict_proba(self.model, self.graph)
+
+
+class Mechanism:
+    """Base class: a way of training a model, private or not."""
+
+    name = "none"
+    privacy_unit: str | None = None
+
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
+
+    def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
+        """Train a model on `data` and return it with the privacy it spent."""
+        raise NotImplementedError
+
+
+class NonPrivate(Mechanism):
+    """Ordinary training: no formal privacy (epsilon is reported as null)."""
+
+    def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
+        """Fit the configured model on the original graph."""
+        torch.manual_seed(seed)
+        num_classes = int(data.y.max()) + 1
+        model = build_model(model_cfg, data.num_features, num_classes).to(data.x.device)
+        result = fit(model, data, train_cfg, seed)
+        return TrainedModel(model=model, graph=data, fit=result, privacy={
+            "mechanism": "none", "privacy_unit": None, "epsilon": None, "delta": None})

@@ -1,0 +1,1 @@
+"""Aggregation of many runs into tables and plots."""

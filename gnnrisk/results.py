@@ -1,0 +1,86 @@
+"""The results contract: what every run folder holds (metrics.json, config.yaml, env.json, ...)."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from gnnrisk.utils.files import write_json_atomic, write_text_atomic
+
+METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.yaml"
+ENV_FILE = "env.json"
+HISTORY_FILE = "history.csv"
+ERROR_FILE = "error.json"
+
+PACKAGES = ("gnnrisk", "torch", "torch-geometric", "opacus", "hydra-core", "omegaconf", "numpy",
+            "scipy", "scikit-learn", "networkx", "pandas")
+
+
+def _version(dist: str) -> str | None:
+    """Installed version of a distribution, or None."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit() -> dict[str, Any]:
+    """The git commit of the gnnrisk source tree, and whether it has uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=5)
+        if commit.returncode != 0:
+            return {"git_commit": None, "git_dirty": None}
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=5)
+        return {"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
+
+
+def environment() -> dict[str, Any]:
+    """Versions of python and the packages that decide the numbers, the platform, the git commit."""
+    import torch
+
+    env: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
+    env.update({dist: _version(dist) for dist in PACKAGES})
+    env["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
+    env["torch_num_threads"] = torch.get_num_threads()
+    env.update(git_commit())
+    return env
+
+
+def write_run_start(run_dir: Path, cfg: DictConfig) -> None:
+    """Write the resolved config and the environment before the run does any work."""
+    write_text_atomic(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
+    write_json_atomic(run_dir / ENV_FILE, environment())
+
+
+def write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
+    """The training curve, one row per epoch."""
+    if not history:
+        return
+    keys = list(history[0])
+    lines = [",".join(keys)] + [",".join(f"{row[k]:.6g}" if isinstance(row[k], float) else str(row[k])
+                                         for k in keys) for row in history]
+    write_text_atomic(run_dir / HISTORY_FILE, "\n".join(lines) + "\n")
+
+
+def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
+    """Write the flat metrics.json last: its presence marks the run as finished."""
+    (run_dir / ERROR_FILE).unlink(missing_ok=True)
+    write_json_atomic(run_dir / METRICS_FILE, metrics)
+
+
+def write_error(run_dir: Path, error: BaseException, details: str | None = None) -> None:
+    """Record why a run failed, next to its config."""
+    write_json_atomic(run_dir / ERROR_FILE, {"error": str(error), "type": type(error).__name__,
+                                             "details": details})

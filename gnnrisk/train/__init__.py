@@ -1,0 +1,1 @@
+"""Training: full-batch and neighbour-sampled mini-batch loops, early stopping, metrics."""

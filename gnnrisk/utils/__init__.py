@@ -1,0 +1,1 @@
+"""Small shared helpers: seeding, devices, atomic files, environment capture."""
