@@ -15,6 +15,12 @@ from gnnrisk.privacy.base import Mechanism, TrainedModel
 
 MECHANISMS: dict[str, str] = {
     "none": "gnnrisk.privacy.base:NonPrivate",
+    "edgerand": "gnnrisk.privacy.graph_perturbation:EdgeRand",
+    "lapgraph": "gnnrisk.privacy.graph_perturbation:LapGraph",
+    "gap_edp": "gnnrisk.privacy.gap:GapEdp",
+    "gap_ndp": "gnnrisk.privacy.gap:GapNdp",
+    "dpsgd_node": "gnnrisk.privacy.dpsgd_node:DpsgdNode",
+    "dp_mlp": "gnnrisk.privacy.dp_mlp:DpMlp",
 }
 
 
