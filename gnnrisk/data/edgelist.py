@@ -8,6 +8,7 @@ Messages name counts and file line numbers, never identifier values.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -65,8 +66,9 @@ def load_edgelist(cfg: DictConfig, seed: int) -> Data:
         raise DataError(f"data.drop_columns: column(s) {', '.join(unknown_drop)} found in neither "
                         f"{edges_path} nor {nodes_path}; columns found: "
                         f"{_listing(nodes.columns)} (nodes), {_listing(edges.columns)} (edges)")
-    # Identifier columns go first, before anything else looks at the table.
-    nodes = nodes.drop(columns=[c for c in drop if c in nodes.columns])
+    # Identifier columns go first, before anything else looks at the table; the id column itself
+    # is needed to join the edges and is never used beyond that.
+    nodes = nodes.drop(columns=[c for c in drop if c in nodes.columns and c != id_col])
 
     ids = _node_ids(nodes, id_col, nodes_path)
     keep = _labelled(nodes, label_col, nodes_path, missing_labels)
@@ -135,10 +137,17 @@ def _read_csv(path: Path, field: str, required: Sequence[str], str_columns: Sequ
     if not path.is_file():
         raise DataError(f"{field}: {path} is not a file")
     try:
-        # Identifiers are read as text so ids such as 007 and 7 stay distinct and match across files.
-        df = pd.read_csv(path, dtype={c: str for c in str_columns}, skipinitialspace=True)
+        with warnings.catch_warnings():
+            # Rows wider than the header would silently become an index (or be cut): refuse them.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            # Identifiers are read as text so ids such as 007 and 7 stay distinct and match across files.
+            df = pd.read_csv(path, dtype={c: str for c in str_columns}, skipinitialspace=True,
+                             index_col=False)
     except pd.errors.EmptyDataError as err:
         raise DataError(f"{field}: file {path} is empty") from err
+    except pd.errors.ParserWarning as err:
+        raise DataError(f"{field}: cannot read {path} as CSV (some rows have more fields than "
+                        "the header)") from err
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"{field}: cannot read {path} as CSV ({first})") from err
@@ -193,7 +202,7 @@ def _features(nodes: pd.DataFrame, features: list[str] | None, reserved: Sequenc
         raise DataError(f"{path}: feature column(s) {', '.join(map(repr, text))} are not numeric; "
                         "list identifier columns in data.drop_columns, one-hot encode categories, "
                         "or choose data.feature_columns")
-    values = table.to_numpy(dtype=np.float64)
+    values = table.to_numpy(dtype=np.float64, copy=True)
     bad = ~np.isfinite(values)
     if bad.any():
         counts = bad.sum(axis=0)

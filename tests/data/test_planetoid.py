@@ -35,7 +35,8 @@ def test_citeseer_public_split_and_contract(citeseer_cache: Path) -> None:
     data = build_dataset(_cfg(SHARED, citeseer_cache), seed=0)
     assert data.num_nodes == 3327
     assert int(data.y.max()) + 1 == 6 and data.y.dtype == torch.long
-    assert (int(data.train_mask.sum()), int(data.val_mask.sum()), int(data.test_mask.sum())) == (120, 500, 1000)
+    sizes = [int(data[k].sum()) for k in ("train_mask", "val_mask", "test_mask")]
+    assert sizes == [120, 500, 1000]
     assert data.x.dtype == torch.float32 and data.x.shape == (3327, 3703)
     assert data.edge_index.dtype == torch.long
     assert is_undirected(data.edge_index) and not contains_self_loops(data.edge_index)
