@@ -141,6 +141,20 @@ def make_features(risk: np.ndarray, group: np.ndarray, num_groups: int, cfg: Dic
     return np.concatenate([informative, proxy, noise], axis=1).astype(np.float32)
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function."""
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _calibrated_intercept(effect: np.ndarray, rate: float) -> float:
+    """The intercept b with mean(sigmoid(b + effect)) == rate, by bisection (monotone in b)."""
+    lo, hi = -50.0, 50.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if _sigmoid(mid + effect).mean() < rate else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
 def simulate_outcome(edges: np.ndarray, risk: np.ndarray, group: np.ndarray, cfg: DictConfig,
                      names: list[str], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Seed outcomes from own risk, then spread along ties; return y_true and the transmitting edges.
@@ -151,12 +165,12 @@ def simulate_outcome(edges: np.ndarray, risk: np.ndarray, group: np.ndarray, cfg
     o = cfg.outcome
     n = risk.shape[0]
     offsets = group_offsets(cfg, "outcome.group_effect", names)
-    base_logit = np.log(o.base_rate / (1 - o.base_rate))
-    p_seed = 1.0 / (1.0 + np.exp(-(base_logit + o.risk_effect * risk + offsets[group])))
+    effect = o.risk_effect * risk + offsets[group]
+    p_seed = _sigmoid(_calibrated_intercept(effect, o.base_rate) + effect)
     active = rng.random(n) < p_seed
     src = np.concatenate([edges[0], edges[1]])
     dst = np.concatenate([edges[1], edges[0]])
-    susceptibility = 1.0 / (1.0 + np.exp(-o.susceptibility_effect * risk))  # in (0, 1)
+    susceptibility = _sigmoid(o.susceptibility_effect * risk)  # in (0, 1), 0.5 on average
     p_edge = o.transmission * 2.0 * susceptibility[dst]  # mean transmission about `transmission`
     causal = np.zeros(src.shape[0], dtype=bool)
     for _ in range(int(o.rounds)):  # rounds of the contagion, not nodes or edges

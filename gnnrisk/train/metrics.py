@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 from torch import Tensor
@@ -10,9 +13,12 @@ from torch import Tensor
 def _safe(metric, *args, **kwargs) -> float | None:
     """A metric that is undefined on this subset (one class only) is reported as None."""
     try:
-        return float(metric(*args, **kwargs))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = float(metric(*args, **kwargs))
     except ValueError:
         return None
+    return None if math.isnan(value) else value
 
 
 def classification_metrics(prob: Tensor, y: Tensor) -> dict[str, float | None]:

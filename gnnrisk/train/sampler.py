@@ -82,6 +82,10 @@ class VectorNeighborSampler(BaseSampler):
                              batch=None, num_sampled_nodes=num_nodes, num_sampled_edges=num_edges,
                              metadata=(index.input_id, index.time))
 
+    def sample_from_edges(self, index, neg_sampling=None) -> SamplerOutput:
+        """Link-level sampling is not needed by gnnrisk's node tasks."""
+        raise NotImplementedError("VectorNeighborSampler samples around nodes only")
+
     @property
     def edge_permutation(self) -> Tensor | None:
         """Edge ids are returned in the original order already."""
