@@ -210,7 +210,7 @@ def load_synthetic(cfg: DictConfig, seed: int) -> Data:
     inv = np.argsort(perm)
     directed = np.stack([np.concatenate([edges[0], edges[1]]), np.concatenate([edges[1], edges[0]])])
     directed = perm[directed]
-    order = np.lexsort((directed[1], directed[0]))  # sort by source then target (PyG's coalesced order)
+    order = np.argsort(directed[0] * n + directed[1])  # by source, then target: PyG's coalesced order
     data = Data(
         x=torch.from_numpy(x[inv]),
         edge_index=torch.from_numpy(directed[:, order]),

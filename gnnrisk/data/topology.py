@@ -14,7 +14,9 @@ def canonical_edges(u: np.ndarray, v: np.ndarray, num_nodes: int) -> np.ndarray:
     """Drop self-loops and duplicates, orient each pair as (min, max) and sort: shape [2, M]."""
     lo, hi = np.minimum(u, v), np.maximum(u, v)
     keep = lo != hi
-    key = np.unique(lo[keep].astype(np.int64) * num_nodes + hi[keep])
+    key = np.sort(lo[keep].astype(np.int64) * num_nodes + hi[keep])
+    if key.size:  # sort-based dedupe: much faster than np.unique's hash path on int64 keys
+        key = key[np.concatenate([[True], key[1:] != key[:-1]])]
     return np.stack([key // num_nodes, key % num_nodes])
 
 
@@ -95,39 +97,39 @@ def barabasi_albert_edges(num_nodes: int, m: int, rng: np.random.Generator) -> n
 
 def triadic_closure_edges(edges: np.ndarray, num_nodes: int, num_new: int,
                           rng: np.random.Generator, max_rounds: int = 20) -> np.ndarray:
-    """Add `num_new` edges that close open triangles: pick a node, join two of its neighbours."""
+    """Add `num_new` edges that close open triangles: pick a node, join two of its neighbours.
+
+    Pivots are drawn uniformly among nodes with at least two ties of the input graph; the
+    candidate pairs that already exist are discarded, and rounds top up until `num_new` are added.
+    """
     if num_new <= 0:
         return edges
-    target = edges.shape[1] + num_new
-    original = edges[0] * num_nodes + edges[1]
+    src = np.concatenate([edges[0], edges[1]])
+    dst = np.concatenate([edges[1], edges[0]])
+    dst = dst[np.argsort(src, kind="stable")]
+    deg = np.bincount(src, minlength=num_nodes)
+    rowptr = np.concatenate([[0], np.cumsum(deg)])
+    pivots = np.flatnonzero(deg >= 2)
+    if pivots.size == 0:
+        return edges
+    original = edges[0] * num_nodes + edges[1]  # sorted, since `edges` is canonical
+    added = np.empty(0, dtype=np.int64)
     for _ in range(max_rounds):
-        missing = target - edges.shape[1]
+        missing = num_new - added.size
         if missing <= 0:
             break
-        src = np.concatenate([edges[0], edges[1]])
-        dst = np.concatenate([edges[1], edges[0]])
-        order = np.argsort(src, kind="stable")
-        dst = dst[order]
-        deg = np.bincount(src, minlength=num_nodes)
-        rowptr = np.concatenate([[0], np.cumsum(deg)])
-        pivots = np.flatnonzero(deg >= 2)
-        if pivots.size == 0:
-            break
-        k = int(missing * 1.2) + 16
+        k = 2 * missing + 16
         p = pivots[rng.integers(0, pivots.size, k)]
         a = dst[rowptr[p] + (rng.random(k) * deg[p]).astype(np.int64)]
         b = dst[rowptr[p] + (rng.random(k) * deg[p]).astype(np.int64)]
-        new = canonical_edges(a, b, num_nodes)
-        edges = merge_edges(edges, new, num_nodes)
-    if edges.shape[1] > target:  # trim surplus closure edges only, never the original ones
-        keys = edges[0] * num_nodes + edges[1]
-        is_new = ~np.isin(keys, original)
-        new_idx = np.flatnonzero(is_new)
-        drop = rng.choice(new_idx, edges.shape[1] - target, replace=False)
-        keep = np.ones(edges.shape[1], dtype=bool)
-        keep[drop] = False
-        edges = edges[:, keep]
-    return edges
+        cand = canonical_edges(a, b, num_nodes)
+        keys = cand[0] * num_nodes + cand[1]
+        pos = np.minimum(np.searchsorted(original, keys), original.size - 1)
+        keys = keys[original[pos] != keys]  # drop pairs that are already ties
+        added = np.union1d(added, keys) if added.size else keys
+    if added.size > num_new:
+        added = np.sort(rng.choice(added, num_new, replace=False))
+    return merge_edges(edges, np.stack([added // num_nodes, added % num_nodes]), num_nodes)
 
 
 def watts_strogatz_edges(num_nodes: int, k: int, rewire_prob: float,
