@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import compose_cfg
+from foundation_helpers import compose_cfg
 from gnnrisk.pipeline import run_experiment
 
 SMALL = ["data.num_nodes=400", "train.epochs=5"]

@@ -6,13 +6,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from foundation_helpers import CONFIG_DIR
 from gnnrisk.errors import ConfigError
 from gnnrisk.models import MODELS, build_model, uses_edges
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_models_build_and_use_edges_as_promised(name):
-    cfg = OmegaConf.load(f"configs/model/{name}.yaml")
+    cfg = OmegaConf.load(f"{CONFIG_DIR}/model/{name}.yaml")
     model = build_model(cfg, 5, 2).eval()
     x = torch.randn(30, 5)
     ei = torch.randint(0, 30, (2, 80))
@@ -23,7 +24,7 @@ def test_models_build_and_use_edges_as_promised(name):
 
 
 def test_bad_model_config():
-    cfg = OmegaConf.load("configs/model/gcn.yaml")
+    cfg = OmegaConf.load(f"{CONFIG_DIR}/model/gcn.yaml")
     cfg.num_layers = 0
     with pytest.raises(ConfigError, match="model.num_layers"):
         build_model(cfg, 5, 2)

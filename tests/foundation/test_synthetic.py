@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from gnnrisk.data import build_dataset
+from foundation_helpers import CONFIG_DIR
 from gnnrisk.errors import ConfigError
 
 
@@ -20,7 +21,7 @@ def binomial_ci(successes: int, trials: int, level: float = 0.999) -> tuple[floa
 
 @pytest.fixture(scope="module")
 def world():
-    cfg = OmegaConf.load("configs/data/synthetic.yaml")
+    cfg = OmegaConf.load(f"{CONFIG_DIR}/data/synthetic.yaml")
     cfg.num_nodes = 20000
     return cfg, build_dataset(cfg, seed=7)
 
@@ -63,7 +64,7 @@ def test_group_sizes_and_detection_rates(world):
 
 
 def test_false_reports_follow_their_rate():
-    cfg = OmegaConf.load("configs/data/synthetic.yaml")
+    cfg = OmegaConf.load(f"{CONFIG_DIR}/data/synthetic.yaml")
     cfg.num_nodes = 20000
     cfg.observation.false_report_rate.majority = 0.1
     d = build_dataset(cfg, seed=3)
