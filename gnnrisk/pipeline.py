@@ -27,15 +27,28 @@ log = logging.getLogger(__name__)
 STAGES = ("explain", "attack", "audit")
 
 
+def enabled_stages(cfg: DictConfig) -> list[tuple[DictConfig, Any]]:
+    """The (stage config, stage module) of every enabled post-training stage, in order."""
+    stages = []
+    for group in STAGES:
+        stage_cfg = cfg.get(group)
+        if stage_cfg is not None and stage_cfg.get("name", "none") != "none":
+            stages.append((stage_cfg, importlib.import_module(f"gnnrisk.{group}")))
+    return stages
+
+
+def validate_stages(cfg: DictConfig, data: Data) -> None:
+    """Let each enabled stage reject its config before any training (`validate_stage`, if it has one)."""
+    for stage_cfg, module in enabled_stages(cfg):
+        if hasattr(module, "validate_stage"):
+            module.validate_stage(stage_cfg, data)
+
+
 def run_stages(cfg: DictConfig, data: Data, trained: TrainedModel, run_dir: Path, seed: int) -> dict[str, Any]:
     """Run every enabled post-training stage and collect their metrics."""
     out: dict[str, Any] = {}
-    for group in STAGES:
-        stage_cfg = cfg.get(group)
-        if stage_cfg is None or stage_cfg.get("name", "none") == "none":
-            continue
-        run_stage = importlib.import_module(f"gnnrisk.{group}").run_stage
-        out.update(run_stage(stage_cfg, data, trained, run_dir, seed))
+    for stage_cfg, module in enabled_stages(cfg):
+        out.update(module.run_stage(stage_cfg, data, trained, run_dir, seed))
     return out
 
 
@@ -70,6 +83,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     log.info("data %s: %d nodes, %d directed edges, %d features", data.name, data.num_nodes,
              data.num_edges, data.num_features)
     mechanism = build_mechanism(cfg.privacy)
+    validate_stages(cfg, data)
     data = data.to(device)
     trained: TrainedModel = mechanism.train(data, cfg.model, cfg.train, seed)
     prob = trained.predict_proba().cpu()
