@@ -1,0 +1,142 @@
+"""A progress line across the runs of a sweep, read from the sweep folder (works with every launcher).
+
+Configured as a Hydra callback (`hydra.callbacks.progress._target_=gnnrisk.progress.SweepProgress`).
+Jobs may run in other processes or on other machines (joblib, submitit), so the callback does not
+count its own jobs: a thread in the launching process watches the run folders and prints a line
+whenever a run finishes, fails or starts.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+
+from gnnrisk.report.collect import find_run_dirs
+from gnnrisk.results import CONFIG_FILE, ERROR_FILE, METRICS_FILE
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """Counts of a sweep's runs, as seen in its folder at one moment."""
+
+    finished: int   # metrics.json written during this sweep
+    skipped: int    # metrics.json from an earlier sweep (the app skips these runs)
+    failed: int     # error.json written during this sweep
+    running: int    # started during this sweep (config.yaml written), neither finished nor failed
+
+    @property
+    def done(self) -> int:
+        """Runs that need no more work."""
+        return self.finished + self.skipped + self.failed
+
+
+def _mtime(path: Path) -> float:
+    """Modification time of `path`, or -inf when it does not exist."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return -math.inf
+
+
+def sweep_state(sweep_dir: Path, started: float) -> SweepState:
+    """Classify every run folder under `sweep_dir` by which result files exist and whether they are older than `started`."""
+    counts = {"finished": 0, "skipped": 0, "failed": 0, "running": 0}
+    for run_dir in find_run_dirs(sweep_dir) if sweep_dir.is_dir() else []:
+        metrics, error = _mtime(run_dir / METRICS_FILE), _mtime(run_dir / ERROR_FILE)
+        if metrics > -math.inf:
+            counts["finished" if metrics >= started else "skipped"] += 1
+        elif error >= started:
+            counts["failed"] += 1
+        elif _mtime(run_dir / CONFIG_FILE) >= started:
+            counts["running"] += 1
+    return SweepState(**counts)
+
+
+def planned_jobs(config: DictConfig) -> int | None:
+    """How many jobs the basic sweeper will launch (product of the sweep axes); None for other sweepers."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    sweeper = config.hydra.sweeper
+    if not str(sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        return None
+    grid = sweeper.get("params")
+    params = [f"{k}={v}" for k, v in OmegaConf.to_container(grid).items()] if grid else []
+    axes: dict[str, int] = {}
+    for override in OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task)):
+        size = len(list(override.sweep_string_iterator())) if override.is_discrete_sweep() else 1
+        axes[override.get_key_element()] = size  # a later override of the same key replaces the earlier
+    return math.prod(axes.values())
+
+
+def progress_line(state: SweepState, total: int | None, elapsed: float) -> str:
+    """`[sweep] 12/32 done: 10 finished, 2 skipped, 0 failed, 1 running | 0:01:23 elapsed, ~0:02:10 left`."""
+    of = f"/{total}" if total else ""
+    line = (f"[sweep] {state.done}{of} done: {state.finished} finished, {state.skipped} skipped, "
+            f"{state.failed} failed, {state.running} running | {_clock(elapsed)} elapsed")
+    worked = state.finished + state.failed
+    if total and worked and state.done < total:
+        line += f", ~{_clock(elapsed / worked * (total - state.done))} left"
+    return line
+
+
+def _clock(seconds: float) -> str:
+    """Seconds as H:MM:SS."""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class SweepProgress(Callback):
+    """Hydra callback: prints a progress line of the sweep whenever a run of it ends."""
+
+    def __init__(self, interval: float = 2.0):
+        self.interval = float(interval)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Launchers pickle the callbacks to send them to the jobs: the watcher thread stays here."""
+        return {"interval": self.interval}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild an idle callback in a job process."""
+        self.__init__(**state)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Start watching the sweep folder in a daemon thread of the launching process."""
+        sweep_dir, total = Path(config.hydra.sweep.dir), planned_jobs(config)
+        started = time.time() - 1.0  # file systems with 1 s mtime resolution: count a run written this second
+        console = Console(stderr=True, highlight=False)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._watch, args=(sweep_dir, started, total, console),
+                                        name="gnnrisk-sweep-progress", daemon=True)
+        self._thread.start()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Stop watching and print the final line."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10 * self.interval)
+
+    def _watch(self, sweep_dir: Path, started: float, total: int | None, console: Console) -> None:
+        """Print a line whenever a run ends (checked every `interval` s and once more at the end)."""
+        last = None
+        while True:
+            stopping = self._stop.wait(self.interval)
+            try:
+                state = sweep_state(sweep_dir, started)
+            except OSError:  # a folder removed while we looked: try again at the next tick
+                continue
+            if last is None or (state.finished, state.skipped, state.failed) != (last.finished, last.skipped,
+                                                                                 last.failed):
+                console.print(progress_line(state, total, time.time() - started), markup=False, soft_wrap=True)
+                last = state
+            if stopping:
+                return

@@ -1,0 +1,135 @@
+"""The whole report of one sweep folder: collect, aggregate, write tables and plots, say what could not be done."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from gnnrisk.errors import DataError
+from gnnrisk.report.aggregate import aggregate
+from gnnrisk.report.collect import FINISHED, ReportWarning, collect_runs, numeric_metrics, partially_reported
+from gnnrisk.report.plots import plot_metric_vs_x, plot_pareto
+from gnnrisk.report.tables import key_columns, write_tables
+
+DEFAULT_METRICS = ("test_acc", "test_auroc", "test_auroc_true")
+EPSILON = "epsilon"
+
+
+@dataclass
+class Report:
+    """What a report produced: the run table, the grouped summary, the files, and the problems met."""
+
+    runs: pd.DataFrame
+    summary: pd.DataFrame | None
+    written: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)   # requested things that could not be produced
+    notes: list[str] = field(default_factory=list)      # warnings about the data; the report is complete
+
+
+def _has_values(summary: pd.DataFrame, name: str) -> bool:
+    """Whether `name` is a summary metric or numeric group key with at least one finite value."""
+    if f"{name}_mean" in summary:
+        return bool(summary[f"{name}_mean"].notna().any())
+    if name in key_columns(summary):
+        return bool(pd.to_numeric(summary[name], errors="coerce").notna().any())
+    return False
+
+
+def _warn_differing_metrics(runs: pd.DataFrame, shown: list[str]) -> None:
+    """Warn about shown metrics that some runs lack, and count the other fields that only some runs report."""
+    partial = partially_reported(runs)
+    n_done = int((runs["status"] == FINISHED).sum())
+    for metric in [m for m in shown if m in partial and m != EPSILON]:
+        warnings.warn(f"metric {metric} is missing in {partial[metric]} of {n_done} finished runs: each group's "
+                      f"mean, std and count use the runs that report it", ReportWarning, stacklevel=2)
+    others = [m for m in partial if m not in shown]
+    if others:
+        warnings.warn(f"runs report different metric sets: {len(others)} fields only in some runs (e.g. "
+                      f"{', '.join(others[:5])}); runs.csv holds the union, blank where a run lacks a field",
+                      ReportWarning, stacklevel=2)
+
+
+def choose_metrics(requested: list[str] | None, available: list[str], problems: list[str]) -> list[str]:
+    """The requested metrics that exist (a problem for each one that does not); by default the utility metrics."""
+    if requested is None:
+        chosen = [m for m in DEFAULT_METRICS if m in available]
+        return chosen or [m for m in available if m not in (EPSILON, "seed")][:1]
+    unknown = [m for m in requested if m not in available]
+    if unknown:
+        problems.append(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(available)}")
+    return [m for m in requested if m in available]
+
+
+def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None, metrics: list[str] | None = None,
+                x: str | None = None, pareto_x: str | None = None, pareto_y: str | None = None,
+                pareto_sense: tuple[str | None, str | None] = (None, None)) -> Report:
+    """Report on every run under `sweep_dir` into `out_dir` (default SWEEP_DIR/report).
+
+    `None` for `metrics`, `x`, `pareto_x`, `pareto_y` means "the default, where the data allows it";
+    a name given explicitly that the runs do not have is a problem (the rest is still produced).
+    """
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise DataError(f"sweep folder {sweep_dir} does not exist")
+    out_dir = Path(out_dir) if out_dir is not None else sweep_dir / "report"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ReportWarning)
+        runs = collect_runs(sweep_dir)
+        if runs.empty:
+            raise DataError(f"no runs under {sweep_dir}: a run folder holds metrics.json, error.json or "
+                            f"config.yaml (is this the hydra.sweep.dir of a sweep?)")
+        report = Report(runs=runs, summary=None)
+        finished = runs[runs["status"] == FINISHED]
+        available = numeric_metrics(finished) if len(finished) else []
+        chosen = choose_metrics(metrics, available, report.problems)
+        axes = [a for a in (x, pareto_x, pareto_y) if a is not None and a in available]
+        extra = [EPSILON] if EPSILON in available and finished[EPSILON].notna().any() else []
+        summary_metrics = list(dict.fromkeys(extra + chosen + axes))
+        _warn_differing_metrics(runs, summary_metrics)
+        if len(finished):
+            report.summary = aggregate(runs, summary_metrics)
+        else:
+            report.problems.append("no run finished: no summary, no plots (see failed.csv)")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        report.written += write_tables(runs, report.summary, out_dir)
+        if report.summary is not None:
+            report.written += _plots(report, chosen, x, pareto_x, pareto_y, pareto_sense, out_dir)
+    report.notes += [str(w.message) for w in caught if issubclass(w.category, ReportWarning)]
+    return report
+
+
+def _plots(report: Report, chosen: list[str], x: str | None, pareto_x: str | None, pareto_y: str | None,
+           sense: tuple[str | None, str | None], out_dir: Path) -> list[Path]:
+    """The metric-vs-x plots and the Pareto plot that the data allows; problems for the ones it does not."""
+    summary, written = report.summary, []
+    x_axis = x or EPSILON
+    if _has_values(summary, x_axis):
+        for metric in chosen:
+            written += plot_metric_vs_x(summary, metric, x_axis, out_dir)
+    elif x is not None:
+        report.problems.append(f"x axis {x!r}: no run has a value for it; no metric-vs-{x} plots; "
+                               f"{_choices(report)}")
+    else:
+        report.notes.append("no run reports an epsilon (no private mechanism in this sweep): "
+                            "no metric-vs-epsilon plots")
+    px, py = pareto_x or EPSILON, pareto_y or (chosen[0] if chosen else None)
+    missing = [a for a in (px, py) if a is None or not _has_values(summary, a)]
+    if not missing:
+        written += plot_pareto(summary, px, py, out_dir, *sense)
+    elif pareto_x is not None or pareto_y is not None:
+        report.problems.append(f"Pareto plot {px} vs {py}: no values for {', '.join(map(str, missing))}; "
+                               f"{_choices(report)}")
+    return written
+
+
+def _choices(report: Report) -> str:
+    """What an axis may be: the metrics with values, and the numeric group keys."""
+    summary = report.summary
+    names = [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean") and summary[c].notna().any()]
+    keys = [k for k in key_columns(summary) if pd.to_numeric(summary[k], errors="coerce").notna().any()]
+    runs = report.runs[report.runs["status"] == FINISHED]
+    others = [m for m in numeric_metrics(runs) if runs[m].notna().any() and m not in names]
+    return f"available: {', '.join(names + keys + others)}"

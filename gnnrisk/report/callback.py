@@ -1,0 +1,35 @@
+"""A Hydra callback that reports on the sweep folder when a sweep ends (what `gnnrisk-report` does)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+from rich.console import Console
+
+from gnnrisk.errors import GnnriskError
+from gnnrisk.report.build import make_report
+from gnnrisk.report.cli import print_report
+
+log = logging.getLogger(__name__)
+
+
+class ReportOnMultirunEnd(Callback):
+    """At the end of a multirun: tables and plots of every run in `hydra.sweep.dir`, table printed."""
+
+    def __init__(self, metrics: Sequence[str] | None = None, x: str | None = None, pareto_x: str | None = None,
+                 pareto_y: str | None = None, out: str | None = None):
+        self.metrics = list(metrics) if metrics is not None else None
+        self.x, self.pareto_x, self.pareto_y, self.out = x, pareto_x, pareto_y, out
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Write the report into SWEEP_DIR/report (or `out`) and print the grouped table."""
+        try:
+            report = make_report(config.hydra.sweep.dir, self.out, self.metrics, self.x, self.pareto_x,
+                                 self.pareto_y)
+        except GnnriskError as err:
+            log.error("report: %s", err)
+            return
+        print_report(report, Console(width=160), Console(stderr=True, width=160))

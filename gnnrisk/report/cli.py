@@ -1,0 +1,91 @@
+"""`gnnrisk-report SWEEP_DIR`: tables and plots of every run in a sweep folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from gnnrisk.errors import GnnriskError
+from gnnrisk.report.build import Report, make_report
+from gnnrisk.report.tables import display_table, failed_runs
+
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+
+
+def _names(text: str) -> list[str]:
+    """A comma-separated list of names."""
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _sense(text: str) -> tuple[str | None, str | None]:
+    """`min,max`-style optimisation senses of the Pareto x and y axes (`auto` guesses from the name)."""
+    parts = _names(text)
+    if len(parts) != 2 or any(p not in ("min", "max", "auto") for p in parts):
+        raise argparse.ArgumentTypeError("expected two of min/max/auto, e.g. min,max")
+    return tuple(None if p == "auto" else p for p in parts)  # type: ignore[return-value]
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    p = argparse.ArgumentParser(prog="gnnrisk-report", description=__doc__.split(":", 1)[1].strip())
+    p.add_argument("sweep_dir", help="a sweep folder (hydra.sweep.dir) or any folder of run folders")
+    p.add_argument("--metrics", type=_names, default=None,
+                   help="comma-separated metrics to tabulate and plot (default: test_acc,test_auroc,test_auroc_true)")
+    p.add_argument("--x", default=None, help="x axis of the metric plots (default: epsilon, the spent budget)")
+    p.add_argument("--pareto-x", default=None, help="x axis of the Pareto plot (default: epsilon)")
+    p.add_argument("--pareto-y", default=None, help="y axis of the Pareto plot (default: the first metric)")
+    p.add_argument("--pareto-sense", type=_sense, default=(None, None),
+                   help="which direction is better on the Pareto x,y axes, e.g. min,max (default: auto)")
+    p.add_argument("--out", default=None, help="output folder (default: SWEEP_DIR/report)")
+    p.add_argument("--digits", type=int, default=3, help="decimals in the printed table")
+    return p
+
+
+def print_report(report: Report, console: Console, errors: Console, digits: int = 3) -> None:
+    """The grouped table, the failed runs, the files written, and any notes or problems."""
+    if report.summary is not None and not report.summary.empty:
+        shown = display_table(report.summary, digits)
+        table = Table(title="mean ± std (ddof=1) over seeds", show_header=True)
+        for col in shown.columns:
+            table.add_column(col, justify="left" if col in shown.columns[: list(shown.columns).index("n")]
+                             else "right")
+        for row in shown.itertuples(index=False):
+            table.add_row(*map(str, row))
+        console.print(table)
+    bad = failed_runs(report.runs)
+    if len(bad):
+        table = Table(title=f"{len(bad)} run(s) failed or did not finish", show_header=True)
+        for col in ("run", "status", "error"):
+            table.add_column(col)
+        for row in bad.itertuples(index=False):
+            table.add_row(row.run, row.status, "" if pd.isna(row.error) else f"{row.error_type}: {row.error}")
+        console.print(table)
+    finished = int((report.runs["status"] == "finished").sum())
+    console.print(f"{len(report.runs)} runs ({finished} finished); wrote {len(report.written)} files to "
+                  f"{report.written[0].parent if report.written else '-'}")
+    for note in report.notes:
+        errors.print(f"gnnrisk-report: warning: {note}", style="yellow", markup=False)
+    for problem in report.problems:
+        errors.print(f"gnnrisk-report: error: {problem}", style="red", markup=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; exit 0 = all produced, 1 = some requested parts missing, 2 = nothing."""
+    args = parser().parse_args(argv)
+    console = Console(width=160)
+    try:
+        report = make_report(args.sweep_dir, args.out, args.metrics, args.x, args.pareto_x, args.pareto_y,
+                             args.pareto_sense)
+    except GnnriskError as err:
+        print(f"gnnrisk-report: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    print_report(report, console, Console(stderr=True, width=160), args.digits)
+    return EXIT_PARTIAL if report.problems else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Read every run folder of a sweep (metrics.json, config.yaml, error.json) into one table."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from gnnrisk.results import CONFIG_FILE, ERROR_FILE, METRICS_FILE
+
+CONFIG_PREFIX = "cfg."     # config columns are `cfg.<dotted key>`; metric columns are the bare metric names
+RUN_COLUMNS = ("run", "status", "error_type", "error")
+FINISHED, FAILED, INCOMPLETE = "finished", "failed", "incomplete"
+RUN_FILES = (METRICS_FILE, ERROR_FILE, CONFIG_FILE)
+
+
+class ReportWarning(UserWarning):
+    """Something in the sweep folder the user should know about; the report goes on."""
+
+
+def find_run_dirs(sweep_dir: Path) -> list[Path]:
+    """Every folder under `sweep_dir` that holds a run's results file (Hydra's own `.hydra/` excluded)."""
+    found = {path.parent for name in RUN_FILES for path in sweep_dir.rglob(name)
+             if ".hydra" not in path.relative_to(sweep_dir).parts}
+    return sorted(found)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested config dicts become dotted keys; lists become their JSON text so that they can be grouped."""
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    if isinstance(tree, (list, tuple)):
+        return {prefix[:-1]: json.dumps(tree)}
+    return {prefix[:-1]: tree}
+
+
+def run_status(run_dir: Path) -> str:
+    """finished (metrics.json), failed (error.json) or incomplete (started, never ended: killed or running)."""
+    if (run_dir / METRICS_FILE).exists():
+        return FINISHED
+    if (run_dir / ERROR_FILE).exists():
+        return FAILED
+    return INCOMPLETE
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`, or {} with a warning when it is unreadable."""
+    try:
+        with open(path) as fh:
+            obj = json.load(fh)
+    except (OSError, json.JSONDecodeError) as err:
+        warnings.warn(f"{path}: unreadable ({err}); ignored", ReportWarning, stacklevel=2)
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
+    """One row: the run's folder, status, error, flattened config (`cfg.` prefix) and its metrics."""
+    status = run_status(run_dir)
+    row: dict[str, Any] = {"run": run_dir.relative_to(sweep_dir).as_posix() or ".", "status": status,
+                           "error_type": None, "error": None}
+    if (run_dir / CONFIG_FILE).exists():
+        try:
+            config = yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            warnings.warn(f"{run_dir / CONFIG_FILE}: unreadable ({err}); run kept without its config",
+                          ReportWarning, stacklevel=2)
+            config = {}
+        row.update({CONFIG_PREFIX + k: v for k, v in flatten(config).items()})
+    if status == FAILED:
+        err = _read_json(run_dir / ERROR_FILE)
+        row["error_type"], row["error"] = err.get("type"), err.get("error")
+    if status == FINISHED:
+        row.update(_read_json(run_dir / METRICS_FILE))
+    return row
+
+
+def metric_columns(runs: pd.DataFrame) -> list[str]:
+    """The metric columns (everything that is neither run bookkeeping nor config), in first-seen order."""
+    return [c for c in runs.columns if c not in RUN_COLUMNS and not c.startswith(CONFIG_PREFIX)]
+
+
+def numeric_metrics(runs: pd.DataFrame) -> list[str]:
+    """Metric columns that hold numbers (the ones that can be averaged and plotted)."""
+    return [c for c in metric_columns(runs) if pd.api.types.is_numeric_dtype(runs[c])
+            and not pd.api.types.is_bool_dtype(runs[c])]
+
+
+def partially_reported(runs: pd.DataFrame) -> dict[str, int]:
+    """Metric columns that some finished runs report and others do not: {name: how many runs lack it}."""
+    done = runs[runs["status"] == FINISHED]
+    missing = {c: int(done[c].isna().sum()) for c in metric_columns(runs)}
+    # a field null in every run is null by design (e.g. epsilon when no run is private): not a difference
+    return {c: n for c, n in missing.items() if 0 < n < len(done)}
+
+
+def collect_runs(sweep_dir: str | Path) -> pd.DataFrame:
+    """All runs under `sweep_dir` as a DataFrame, one row per run folder, sorted by folder name."""
+    sweep_dir = Path(sweep_dir)
+    rows = [read_run(d, sweep_dir) for d in find_run_dirs(sweep_dir)]
+    if not rows:
+        return pd.DataFrame(columns=list(RUN_COLUMNS))
+    runs = pd.DataFrame.from_records(rows)
+    # JSON null in a numeric column arrives as None: make those columns numeric (NaN) again
+    for col in runs.columns:
+        if runs[col].dtype == object and col not in RUN_COLUMNS:
+            converted = pd.to_numeric(runs[col], errors="coerce")
+            if (converted.notna() == runs[col].notna()).all():
+                runs[col] = converted
+    return runs

@@ -1,0 +1,104 @@
+"""`gnnrisk-report` on bad input: clear messages, and the rest of the report still produced."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gnnrisk.report.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, main
+from report_fixtures import config, fake_sweep, write_run
+
+
+def test_missing_folder(tmp_path: Path, capsys):
+    """A folder that does not exist: exit 2, one line naming it."""
+    assert main([str(tmp_path / "nope")]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("gnnrisk-report: error:") and "does not exist" in err and "Traceback" not in err
+
+
+def test_folder_without_runs(tmp_path: Path, capsys):
+    """A folder with no run in it: exit 2, says what a run folder holds."""
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "multirun.yaml").write_text("hydra: {}\n")
+    assert main([str(tmp_path / "empty")]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "no runs under" in err and "metrics.json" in err
+
+
+def test_unknown_metric_lists_available_and_still_reports(tmp_path: Path, capsys):
+    """A misspelt metric: exit 1, message lists the available metrics; the known metric's table and plots exist."""
+    fake_sweep(tmp_path / "s", np.random.default_rng(0))
+    code = main([str(tmp_path / "s"), "--metrics", "test_acc,test_acuroc"])
+    assert code == EXIT_PARTIAL
+    err = capsys.readouterr().err
+    assert "unknown metric(s) test_acuroc" in err and "available:" in err and "test_auroc" in err
+    out = tmp_path / "s" / "report"
+    summary = pd.read_csv(out / "summary.csv")
+    assert "test_acc_mean" in summary and "test_acuroc_mean" not in summary
+    assert (out / "test_acc_vs_epsilon.png").exists() and (out / "runs.csv").exists()
+
+
+def test_unknown_axes_are_reported(tmp_path: Path, capsys):
+    """An x or Pareto axis nobody reports: exit 1, named in the message; tables still written."""
+    fake_sweep(tmp_path / "s", np.random.default_rng(0))
+    assert main([str(tmp_path / "s"), "--x", "lambda", "--pareto-y", "nothing"]) == EXIT_PARTIAL
+    err = capsys.readouterr().err
+    assert "'lambda'" in err and "nothing" in err
+    assert (tmp_path / "s" / "report" / "summary.md").exists()
+
+
+def test_differing_metric_sets_union_with_warning(tmp_path: Path, capsys):
+    """Runs with different metrics: the union, NaN where missing, a warning; counts use the runs that report it."""
+    sweep = tmp_path / "s"
+    for seed in range(3):
+        metrics = {"test_acc": 0.5 + 0.1 * seed, "seed": seed, "epsilon": None}
+        if seed < 2:
+            metrics["test_auroc_true"] = 0.6 + 0.1 * seed
+        write_run(sweep, f"seed={seed}", config("none", None, seed), metrics)
+    assert main([str(sweep), "--metrics", "test_acc,test_auroc_true"]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "test_auroc_true is missing in 1 of 3 finished runs" in err
+    summary = pd.read_csv(sweep / "report" / "summary.csv")
+    assert summary.loc[0, "test_auroc_true_count"] == 2 and summary.loc[0, "test_acc_count"] == 3
+    assert summary.loc[0, "test_auroc_true_mean"] == pytest.approx(0.65)
+    runs = pd.read_csv(sweep / "report" / "runs.csv")
+    assert runs["test_auroc_true"].isna().sum() == 1
+
+
+def test_only_failed_runs(tmp_path: Path, capsys):
+    """Every run failed: exit 1, failed.csv with the errors, the failures printed, no summary."""
+    sweep = tmp_path / "s"
+    write_run(sweep, "seed=-1", config("none", None, -1), error="seed=-1 is not allowed: expected an integer")
+    assert main([str(sweep)]) == EXIT_PARTIAL
+    captured = capsys.readouterr()
+    assert "no run finished" in captured.err and "seed=-1 is not allowed" in captured.out
+    assert (sweep / "report" / "failed.csv").exists() and not (sweep / "report" / "summary.csv").exists()
+
+
+def test_non_private_sweep_has_no_epsilon_plots(tmp_path: Path, capsys):
+    """A sweep without private runs: exit 0, a note instead of epsilon plots, the table as usual."""
+    sweep = tmp_path / "s"
+    for model in ("gcn", "mlp"):
+        for seed in range(2):
+            write_run(sweep, f"model={model},seed={seed}", config("none", None, seed, model),
+                      {"test_acc": 0.7 + seed / 10, "test_auroc": 0.6, "epsilon": None, "seed": seed})
+    assert main([str(sweep), "--out", str(tmp_path / "r")]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "no metric-vs-epsilon plots" in captured.err
+    assert "model.name" in captured.out and "0.750 ± 0.071" in captured.out
+    assert not list((tmp_path / "r").glob("*.png"))
+
+
+def test_unreadable_metrics_file_is_skipped_with_warning(tmp_path: Path, capsys):
+    """A truncated metrics.json (not written by the app) does not stop the report."""
+    sweep = tmp_path / "s"
+    for seed in range(2):
+        write_run(sweep, f"seed={seed}", config("none", None, seed), {"test_acc": 0.7, "seed": seed})
+    (sweep / "seed=1" / "metrics.json").write_text('{"test_acc": 0.')
+    assert main([str(sweep)]) in (EXIT_OK, EXIT_PARTIAL)
+    assert "unreadable" in capsys.readouterr().err
+    assert json.loads((sweep / "seed=0" / "metrics.json").read_text())["test_acc"] == 0.7

@@ -1,0 +1,82 @@
+"""The study configs and launcher presets compose, and their grids have the intended size."""
+
+from __future__ import annotations
+
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from gnnrisk.privacy import MECHANISMS
+from gnnrisk.progress import planned_jobs
+from sweep_helpers import CONFIG_DIR, experiment_override
+
+
+@pytest.fixture(autouse=True)
+def _clear_hydra():
+    """Each test composes from scratch."""
+    GlobalHydra.instance().clear()
+    yield
+    GlobalHydra.instance().clear()
+
+
+def _compose(*overrides: str):
+    """The full config (hydra node included) for these overrides."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+
+def _planned(experiment: str, *axes: str) -> int | None:
+    """Jobs a multirun `experiment=NAME AXES...` would launch (compose cannot take sweep values itself)."""
+    cfg = _compose(experiment_override(experiment))
+    cfg.hydra.overrides.task = [experiment_override(experiment), *axes]
+    return planned_jobs(cfg)
+
+
+def test_quick_grid():
+    """quick: 4 mechanisms x 4 epsilons x 2 seeds = 32 jobs, a fixed sweep folder, both callbacks, small graph."""
+    cfg = _compose(experiment_override("quick"))
+    assert planned_jobs(cfg) == 32
+    assert cfg.hydra.sweep.dir == "outputs/quick"
+    assert OmegaConf.to_container(cfg.hydra.sweep)["subdir"] == "${hydra.job.override_dirname}"
+    assert set(cfg.hydra.callbacks) == {"progress", "report"}
+    assert cfg.model.name == "sage" and cfg.data.num_nodes == 1000
+    for name in cfg.hydra.sweeper.params.privacy.split(","):
+        assert name in MECHANISMS
+
+
+def test_command_line_axes_replace_the_experiment_axes():
+    """`seed=0,1,2` on the command line replaces quick's seed axis; a single value removes an axis."""
+    assert _planned("quick", "seed=0,1,2", "privacy=none", "privacy.epsilon=null") == 3
+    assert _planned("quick", "seed=0,1,2") == 48
+
+
+def test_tradeoff_blocks():
+    """tradeoff: epsilon {0.5..16} x 5 seeds per mechanism/model; the non-private block has no epsilon axis."""
+    assert _planned("tradeoff", "privacy=edgerand,lapgraph,gap_edp,gap_ndp", "model=gcn,sage") == 4 * 2 * 6 * 5
+    cfg = _compose(experiment_override("tradeoff"))
+    assert [float(e) for e in cfg.hydra.sweeper.params["privacy.epsilon"].split(",")] == [0.5, 1, 2, 4, 8, 16]
+    assert _planned("tradeoff", "privacy=none", "privacy.epsilon=null", "model=gcn,sage,mlp") == 3 * 5
+    script = (CONFIG_DIR.parent / "experiments" / "tradeoff.sh").read_text()
+    for name in MECHANISMS:
+        assert name in script, f"mechanism {name} missing from the tradeoff grid"
+
+
+@pytest.mark.parametrize("preset, target, fields", [
+    ("parallel", "JoblibLauncher", {"n_jobs": 2, "backend": "loky"}),
+    ("slurm", "SlurmLauncher", {"timeout_min": 60, "cpus_per_task": 4, "gpus_per_node": 0, "partition": None}),
+    ("submitit_local", "LocalLauncher", {}),
+])
+def test_launcher_presets(preset, target, fields):
+    """Each launcher preset composes onto the installed plugin with its defaults."""
+    cfg = _compose(f"hydra/launcher={preset}")
+    assert cfg.hydra.launcher._target_.endswith(target)
+    for key, value in fields.items():
+        assert cfg.hydra.launcher[key] == value
+
+
+def test_experiment_files_are_global_package():
+    """The study configs start with `# @package _global_` so that they can set any group."""
+    for path in (CONFIG_DIR / "experiment" / f"{name}.yaml" for name in ("quick", "tradeoff")):
+        assert path.read_text().startswith("# @package _global_"), path
