@@ -7,6 +7,18 @@ size drawn without replacement, per-example gradients computed in one batched ba
 examples' own padded trees (no Python loop over examples), clipped to `max_grad_norm`, summed, and
 perturbed with Gaussian noise whose multiplier is calibrated to the target epsilon with the
 node-level bound of `accounting.rdp_node_dpsgd` (a node occurs in at most sum_k D^k examples).
+
+Two measures keep the noisy model from learning a degree-scaled shift instead of the task
+(with `aggr: sum` the aggregated non-negative hidden units grow with degree, so any uniform push on
+the logits lands on high-degree nodes most, and degree predicts the label):
+- class balance (`privacy.class_balance`): clipping removes the loss's own re-weighting, so with
+  imbalanced labels the clipped sum is a vote of the majority class that pushes every score down,
+  fastest through the degree-scaled direction (test AUROC below 0.5). Each example's clipped gradient
+  is weighted by min_c pi_c / pi_y <= 1 (pi = training label shares from a Gaussian-noised label
+  histogram, `privacy.class_count_noise`), so per-example sensitivity stays C; the histogram's cost
+  is composed into the epsilon reported and calibrated.
+- zero-initialised output layer (`privacy.zero_init_output`): PyG's random init gives
+  logits that scale with degree and a handful of noisy steps cannot undo them.
 """
 
 from __future__ import annotations
@@ -30,6 +42,18 @@ from gnnrisk.train.loop import FitResult, predict_logits
 SUPPORTED_MODELS = ("sage",)
 SUPPORTED_AGGR = ("mean", "sum")
 ACCOUNTANT = "rdp_node_hypergeometric (Daigavane et al. 2021, Thm 1)"
+ACCOUNTANT_BALANCED = ACCOUNTANT + " + gaussian label histogram (composed RDP)"
+# L2 sensitivity of the training label histogram to one node: 1 when it is removed, sqrt(2) when its
+# label is replaced; the larger value covers both.
+LABEL_COUNT_SENSITIVITY = math.sqrt(2.0)
+
+
+def _flag(cfg: DictConfig, key: str, default: bool) -> bool:
+    """A boolean `privacy.<key>` (missing = default); anything but true/false raises ConfigError."""
+    value = cfg.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"privacy.{key}", value, "expected true or false")
+    return value
 
 
 def resolve_privacy_target(cfg: DictConfig, default_delta: float, default_rule: str) -> tuple[float, float]:
@@ -161,16 +185,45 @@ def per_example_grads(params: dict[str, Tensor], xs: list[Tensor], masks: list[T
 
 
 def clip_sum_noise(grads: dict[str, Tensor], max_grad_norm: float, noise_multiplier: float,
-                   generator: torch.Generator) -> dict[str, Tensor]:
-    """Clip each example's whole gradient to L2 norm C, sum, add N(0, (sigma C)^2) to every coordinate."""
+                   generator: torch.Generator, weights: Tensor | None = None) -> dict[str, Tensor]:
+    """Clip each example's whole gradient to L2 norm C, sum, add N(0, (sigma C)^2) to every coordinate.
+
+    `weights` ([B], each in [0, 1]) scale the clipped gradients before the sum, so every example
+    still moves the sum by at most C and the noise calibration is unchanged.
+    """
     flat = torch.cat([g.flatten(1) for g in grads.values()], dim=1)
     scale = (max_grad_norm / (flat.norm(dim=1) + 1e-12)).clamp(max=1.0)
+    if weights is not None:
+        if bool(((weights < 0) | (weights > 1)).any()):
+            raise ValueError("per-example weights must lie in [0, 1] (else the sensitivity exceeds C)")
+        scale = scale * weights.to(scale.dtype)
     out = {}
     for name, g in grads.items():
         summed = torch.einsum("b,b...->...", scale, g)
         noise = torch.randn(summed.shape, generator=generator, dtype=summed.dtype).to(summed.device)
         out[name] = summed + noise_multiplier * max_grad_norm * noise
     return out
+
+
+def private_class_weights(labels: Tensor, num_classes: int, noise_std: float,
+                          generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Balancing weights min_c pi_c / pi_y (in (0, 1]) from a Gaussian-noised label histogram.
+
+    Returns (weights per class, the noisy counts). The histogram is the only use of the labels outside
+    DP-SGD; with noise std s and L2 sensitivity `LABEL_COUNT_SENSITIVITY` it is the Gaussian
+    mechanism `accounting.rdp_gaussian(s, LABEL_COUNT_SENSITIVITY)`, composed by the caller.
+    """
+    counts = torch.bincount(labels.cpu(), minlength=num_classes).to(torch.float64)
+    noisy = counts + noise_std * torch.randn(num_classes, generator=generator, dtype=torch.float64)
+    noisy = noisy.clamp(min=1.0)  # post-processing: every class keeps a positive share
+    return (noisy.min() / noisy).to(torch.float32), noisy
+
+
+def zero_output_layer(model: nn.Module) -> None:
+    """Set the last layer's weights and bias to 0: every logit starts at 0, whatever the degree."""
+    with torch.no_grad():
+        for p in model.convs[-1].parameters():
+            p.zero_()
 
 
 class DpsgdNode(Mechanism):
@@ -188,6 +241,10 @@ class DpsgdNode(Mechanism):
             "batch_size": check_number("privacy.batch_size", c.get("batch_size"), low=1, integer=True),
             "epochs": check_number("privacy.epochs", c.get("epochs"), low=1, integer=True),
             "lr": check_number("privacy.lr", c.get("lr"), low=0.0, low_open=True),
+            "class_balance": _flag(c, "class_balance", True),
+            "class_count_noise": check_number("privacy.class_count_noise", c.get("class_count_noise", 20.0),
+                                              low=0.0, low_open=True),
+            "zero_init_output": _flag(c, "zero_init_output", True),
         }
 
     @staticmethod
@@ -217,6 +274,9 @@ class DpsgdNode(Mechanism):
 
         def spent(sigma: float) -> float:
             curve = accounting.rdp_node_dpsgd(sigma, n, s["batch_size"], s["max_degree"], num_hops, steps)
+            if s["class_balance"]:  # the noisy label histogram, released once
+                curve = accounting.compose(curve, accounting.rdp_gaussian(
+                    s["class_count_noise"], LABEL_COUNT_SENSITIVITY))
             return accounting.epsilon_from_rdp(curve, delta)
 
         sigma, eps_spent = accounting.calibrate_noise(
@@ -227,16 +287,25 @@ class DpsgdNode(Mechanism):
         graph = data.clone()
         graph.edge_index = bounded_edges
         nbr, mask = neighbour_table(bounded_edges, data.num_nodes, s["max_degree"])
-        model = build_model(model_cfg, data.num_features, int(data.y.max()) + 1).to(data.x.device)
+        num_classes = int(data.y.max()) + 1
+        model = build_model(model_cfg, data.num_features, num_classes).to(data.x.device)
+        if s["zero_init_output"]:
+            zero_output_layer(model)
         optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"])
         gen = torch.Generator().manual_seed(int(seed) + 1)
+        class_weights = None
+        if s["class_balance"]:
+            class_weights, _ = private_class_weights(
+                data.y[train_idx], num_classes, s["class_count_noise"], torch.Generator().manual_seed(int(seed) + 2))
+            class_weights = class_weights.to(data.x.device)
         history, start = [], time.perf_counter()
         for epoch in range(1, s["epochs"] + 1):
             losses = []
             for _ in range(n // s["batch_size"]):
                 roots = train_idx[torch.randperm(n, generator=gen)[: s["batch_size"]].to(train_idx.device)]
                 losses.append(dp_step(model, optimizer, graph, roots, nbr, mask, num_hops, float(model_cfg.dropout),
-                                      s["max_grad_norm"], sigma, gen, aggr=model_cfg.get("aggr", "mean")))
+                                      s["max_grad_norm"], sigma, gen, aggr=model_cfg.get("aggr", "mean"),
+                                      class_weights=class_weights))
             history.append(epoch_record(model, graph, epoch, sum(losses) / len(losses)))
         fit = FitResult(epochs=s["epochs"], best_epoch=s["epochs"],
                         train_seconds=time.perf_counter() - start, history=history)
@@ -246,19 +315,27 @@ class DpsgdNode(Mechanism):
             "max_degree": s["max_degree"], "max_grad_norm": s["max_grad_norm"],
             "batch_size": s["batch_size"], "steps": steps, "num_hops": num_hops,
             "max_occurrences": accounting.occurrences_bound(s["max_degree"], num_hops),
-            "accountant": ACCOUNTANT})
+            "class_balance": s["class_balance"], "zero_init_output": s["zero_init_output"],
+            "class_count_noise": s["class_count_noise"] if s["class_balance"] else None,
+            **({} if class_weights is None else
+               {f"class_weight_{c}": float(w) for c, w in enumerate(class_weights.tolist())}),
+            "accountant": ACCOUNTANT_BALANCED if s["class_balance"] else ACCOUNTANT})
 
 
 def dp_step(model: nn.Module, optimizer: torch.optim.Optimizer, graph: Data, roots: Tensor, nbr: Tensor,
             mask: Tensor, num_hops: int, dropout: float, max_grad_norm: float, noise_multiplier: float,
-            generator: torch.Generator, aggr: str = "mean") -> float:
-    """One DP-SGD step on the examples rooted at `roots`; returns the batch's mean training loss."""
+            generator: torch.Generator, aggr: str = "mean", class_weights: Tensor | None = None) -> float:
+    """One DP-SGD step on the examples rooted at `roots`; returns the batch's mean training loss.
+
+    `class_weights` ([C] in (0, 1]) weight each example's clipped gradient by its label's weight.
+    """
     model.train()
     ids, masks = gather_trees(roots, nbr, mask, num_hops)
     xs = [graph.x[i] for i in ids]
     params = {k: v.detach() for k, v in model.named_parameters()}
     grads, losses = per_example_grads(params, xs, masks, graph.y[roots], num_hops, dropout, aggr)
-    noisy = clip_sum_noise(grads, max_grad_norm, noise_multiplier, generator)
+    weights = None if class_weights is None else class_weights[graph.y[roots]]
+    noisy = clip_sum_noise(grads, max_grad_norm, noise_multiplier, generator, weights)
     for name, p in model.named_parameters():
         p.grad = noisy[name] / roots.numel()
     optimizer.step()
