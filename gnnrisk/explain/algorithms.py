@@ -1,0 +1,75 @@
+"""PyG explainer objects built by name, and the checks that a model can be explained link by link."""
+
+from __future__ import annotations
+
+import copy
+
+from omegaconf import DictConfig
+from torch import nn
+from torch_geometric.explain import Explainer
+from torch_geometric.explain.algorithm import (AttentionExplainer, CaptumExplainer, DummyExplainer,
+                                               ExplainerAlgorithm, GNNExplainer, GraphMaskExplainer,
+                                               PGExplainer)
+from torch_geometric.nn import GATConv, GATv2Conv, MessagePassing, TransformerConv
+
+from gnnrisk.errors import ConfigError
+
+ALGORITHMS = ("gnnexplainer", "pgexplainer", "integrated_gradients", "saliency", "graphmask", "attention",
+              "random")
+# PGExplainer (PyG) explains only the phenomenon; it gets the model's own predictions as the target,
+# so it explains the model as in the PGExplainer paper. All others explain the model directly.
+PHENOMENON = ("pgexplainer",)
+ATTENTION_LAYERS = (GATConv, GATv2Conv, TransformerConv)
+MODEL_CONFIG = dict(mode="multiclass_classification", task_level="node", return_type="raw")
+
+
+def message_passing_layers(model: nn.Module) -> int:
+    """Number of message-passing layers: the hops over which the model reads the graph."""
+    return sum(isinstance(m, MessagePassing) for m in model.modules())
+
+
+def check_explainable(model: nn.Module, name: str) -> None:
+    """Raise a ConfigError when `model` cannot carry a link-level explanation by algorithm `name`."""
+    if message_passing_layers(model) == 0:
+        raise ConfigError("explain.name", name, f"the model ({type(model).__name__}) has no message-passing "
+                          "layer that reads edge_index at inference (an MLP, or GAP whose aggregations are "
+                          "precomputed), so no edge can explain its output; explain a model that queries "
+                          "the graph: model=gcn|sage|gat|gin with privacy=none|edgerand|lapgraph")
+    if name == "attention" and not any(isinstance(m, ATTENTION_LAYERS) for m in model.modules()):
+        others = ", ".join(a for a in ALGORITHMS if a != "attention")
+        raise ConfigError("explain.name", name, f"needs attention weights, which {type(model).__name__} "
+                          f"does not have: use model=gat, or one of {others}")
+
+
+def build_algorithm(cfg: DictConfig, model: nn.Module) -> ExplainerAlgorithm:
+    """The PyG explanation algorithm that `cfg.name` names, with the config's training settings."""
+    name = cfg.name
+    if name == "gnnexplainer":
+        return GNNExplainer(epochs=int(cfg.epochs), lr=float(cfg.lr))
+    if name == "pgexplainer":
+        return PGExplainer(epochs=int(cfg.epochs), lr=float(cfg.lr))
+    if name == "integrated_gradients":
+        return CaptumExplainer("IntegratedGradients", n_steps=int(cfg.n_steps), internal_batch_size=1)
+    if name == "saliency":
+        return CaptumExplainer("Saliency")
+    if name == "graphmask":
+        return GraphMaskExplainer(message_passing_layers(model), epochs=int(cfg.epochs), lr=float(cfg.lr),
+                                  log=False)
+    if name == "attention":
+        return AttentionExplainer(reduce=cfg.get("reduce", "max"))
+    return DummyExplainer()
+
+
+def build_explainer(cfg: DictConfig, model: nn.Module) -> Explainer:
+    """A PyG Explainer over a private deep copy of `model` (sharing one model breaks later explainers, PyG #9653)."""
+    check_explainable(model, cfg.name)
+    model = copy.deepcopy(model).eval()
+    algorithm = build_algorithm(cfg, model)
+    kind = "phenomenon" if cfg.name in PHENOMENON else "model"
+    try:
+        return Explainer(model=model, algorithm=algorithm, explanation_type=kind, node_mask_type=None,
+                         edge_mask_type="object", model_config=MODEL_CONFIG)
+    except ValueError as err:  # PyG's `supports()` refused the task
+        usable = ", ".join(a for a in ALGORITHMS if a != cfg.name)
+        raise ConfigError("explain.name", cfg.name, f"cannot explain this task ({err}); use one of "
+                          f"{usable}") from None
