@@ -52,7 +52,15 @@ def run_stages(cfg: DictConfig, data: Data, trained: TrainedModel, run_dir: Path
     return out
 
 
-def evaluate(prob: torch.Tensor, data: Data) -> dict[str, Any]:
+def decision_threshold(prob_pos: torch.Tensor, selection_rate: float | None) -> float:
+    """0.5 (the argmax) by default; with a selection rate, the score above which that share is flagged."""
+    if selection_rate is None:
+        return 0.5
+    rate = check_number("eval.selection_rate", selection_rate, low=0.0, high=1.0, low_open=True, high_open=True)
+    return float(torch.quantile(prob_pos.double(), 1.0 - rate))
+
+
+def evaluate(prob: torch.Tensor, data: Data, selection_rate: float | None = None) -> dict[str, Any]:
     """Utility on train/val/test against `y`, and on synthetic data against `y_true`; fairness on test."""
     out: dict[str, Any] = {}
     has_truth = getattr(data, "y_true", None) is not None
@@ -67,9 +75,12 @@ def evaluate(prob: torch.Tensor, data: Data) -> dict[str, Any]:
     if group is not None and prob.size(1) == 2:
         names = list(getattr(data, "group_names", None) or [str(g) for g in range(int(group.max()) + 1)])
         m = data.test_mask
-        out.update(group_fairness(prob[m, 1], data.y[m], group[m], names))
+        threshold = decision_threshold(prob[m, 1], selection_rate)
+        out["decision_threshold"] = threshold
+        out.update(group_fairness(prob[m, 1], data.y[m], group[m], names, threshold=threshold))
         if has_truth:
-            out.update(group_fairness(prob[m, 1], data.y_true[m], group[m], names, suffix="_true"))
+            out.update(group_fairness(prob[m, 1], data.y_true[m], group[m], names, suffix="_true",
+                                      threshold=threshold))
     return out
 
 
@@ -94,7 +105,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "train_seconds": trained.fit.train_seconds,
     }
     metrics.update(trained.privacy)
-    metrics.update(evaluate(prob, data.cpu()))
+    metrics.update(evaluate(prob, data.cpu(), cfg.get("eval", {}).get("selection_rate")))
     metrics.update(run_stages(cfg, data, trained, run_dir, seed))
     write_history(run_dir, trained.fit.history)
     write_metrics(run_dir, metrics)

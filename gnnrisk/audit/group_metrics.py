@@ -32,8 +32,8 @@ def _gap(values: np.ndarray) -> float | None:
 
 
 def group_fairness(prob_pos: Tensor, y: Tensor, group: Tensor, names: Sequence[str],
-                   suffix: str = "") -> dict[str, float | None]:
-    """Fairness metrics of predictions (positive when prob_pos >= 0.5) against labels `y`.
+                   suffix: str = "", threshold: float = 0.5) -> dict[str, float | None]:
+    """Fairness metrics of predictions (positive when prob_pos >= threshold) against labels `y`.
 
     Returns `delta_sp` (statistical-parity gap of selection rates), `delta_eo` (equal-opportunity
     gap: TPR difference), `delta_fpr`, `ece`, and per group `selection_rate_<g>`, `tpr_<g>`,
@@ -43,7 +43,7 @@ def group_fairness(prob_pos: Tensor, y: Tensor, group: Tensor, names: Sequence[s
     p = prob_pos.detach().cpu().double().numpy()
     t = y.detach().cpu().numpy().astype(np.int64)
     g = group.detach().cpu().numpy().astype(np.int64)
-    pred = (p >= 0.5).astype(np.int64)
+    pred = (p >= threshold).astype(np.int64)
     k = len(names)
     size = np.bincount(g, minlength=k)
     selected = np.bincount(g, weights=pred, minlength=k)

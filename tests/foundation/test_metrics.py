@@ -53,3 +53,12 @@ def test_ece_of_calibrated_and_overconfident_scores():
     y = rng.random(200000) < p
     assert expected_calibration_error(p, y) < 0.01
     assert expected_calibration_error(np.where(p > 0.5, 0.99, 0.01), y) > 0.2
+
+
+def test_flagging_budget_threshold():
+    from gnnrisk.pipeline import decision_threshold
+
+    scores = torch.linspace(0, 1, 101)
+    assert decision_threshold(scores, None) == 0.5
+    t = decision_threshold(scores, 0.2)
+    assert (scores >= t).float().mean().item() == pytest.approx(0.2, abs=0.011)
