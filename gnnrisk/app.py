@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from gnnrisk.errors import GnnriskError
 from gnnrisk.pipeline import run_experiment
-from gnnrisk.results import METRICS_FILE, write_error
+from gnnrisk.results import METRICS_FILE, SKIP_MARKER, write_error
 from gnnrisk.summary import print_summary
 
 log = logging.getLogger("gnnrisk")
@@ -32,6 +32,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     if multirun and cfg.get("skip_finished", True) and (run_dir / METRICS_FILE).exists():
         log.info("skipping %s: %s exists (finished earlier)", run_dir, METRICS_FILE)
+        (run_dir / SKIP_MARKER).touch()
         return None
     try:
         metrics = run_experiment(cfg, run_dir)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from gnnrisk.report.collect import find_run_dirs
-from gnnrisk.results import CONFIG_FILE, ERROR_FILE, METRICS_FILE
+from gnnrisk.results import CONFIG_FILE, ERROR_FILE, METRICS_FILE, SKIP_MARKER
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,10 @@ class SweepState:
     """Counts of a sweep's runs, as seen in its folder at one moment."""
 
     finished: int   # metrics.json written during this sweep
-    skipped: int    # metrics.json from an earlier sweep (the app skips these runs)
+    skipped: int    # metrics.json from an earlier sweep, and this sweep skipped the run (fresh SKIP_MARKER)
     failed: int     # error.json written during this sweep
     running: int    # started during this sweep (config.yaml written), neither finished nor failed
+    others: int = 0  # metrics.json from an earlier sweep that this sweep has not (yet) skipped
 
     @property
     def done(self) -> int:
@@ -48,11 +49,13 @@ def _mtime(path: Path) -> float:
 
 def sweep_state(sweep_dir: Path, started: float) -> SweepState:
     """Classify every run folder under `sweep_dir` by which result files exist and whether they are older than `started`."""
-    counts = {"finished": 0, "skipped": 0, "failed": 0, "running": 0}
+    counts = {"finished": 0, "skipped": 0, "failed": 0, "running": 0, "others": 0}
     for run_dir in find_run_dirs(sweep_dir) if sweep_dir.is_dir() else []:
         metrics, error = _mtime(run_dir / METRICS_FILE), _mtime(run_dir / ERROR_FILE)
-        if metrics > -math.inf:
-            counts["finished" if metrics >= started else "skipped"] += 1
+        if metrics >= started:
+            counts["finished"] += 1
+        elif metrics > -math.inf:
+            counts["skipped" if _mtime(run_dir / SKIP_MARKER) >= started else "others"] += 1
         elif error >= started:
             counts["failed"] += 1
         elif _mtime(run_dir / CONFIG_FILE) >= started:
@@ -84,6 +87,8 @@ def progress_line(state: SweepState, total: int | None, elapsed: float) -> str:
     worked = state.finished + state.failed
     if total and worked and state.done < total:
         line += f", ~{_clock(elapsed / worked * (total - state.done))} left"
+    if state.others:  # a folder shared by several sweeps (experiments/*.sh) holds the others' runs
+        line += f" | {state.others} earlier finished run(s) in the folder"
     return line
 
 

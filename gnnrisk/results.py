@@ -18,6 +18,8 @@ CONFIG_FILE = "config.yaml"
 ENV_FILE = "env.json"
 HISTORY_FILE = "history.csv"
 ERROR_FILE = "error.json"
+# Touched when a sweep skips a run that finished earlier, so that progress can tell its own skips apart.
+SKIP_MARKER = ".skipped"
 
 PACKAGES = ("gnnrisk", "torch", "torch-geometric", "opacus", "hydra-core", "omegaconf", "numpy",
             "scipy", "scikit-learn", "networkx", "pandas")

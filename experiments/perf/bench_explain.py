@@ -80,7 +80,8 @@ def main() -> None:
         scores = summarise(edge_table(explained), pd.DataFrame([e.fidelity for e in explained]), True)
         rows.append({"mode": "full graph" if whole_graph else f"{hops}-hop subgraph", "nodes": len(explained),
                      "seconds": round(seconds, 2), "nodes_per_s": round(len(explained) / seconds, 3),
-                     "auroc": scores["explain_auroc"], "auroc_nodes": scores["explain_auroc_num_nodes"],
+                     "auroc": scores["explain_auroc"], "auroc_node_mean": scores["explain_auroc_node_mean"],
+                     "auroc_nodes": scores["explain_auroc_num_nodes"],
                      "fid+_prob": round(scores["explain_fidelity_plus_prob"], 4)})
     table = pd.DataFrame(rows).set_index("mode")
     settings = f"{cfg.explain.get('epochs', '-')} epochs, lr {cfg.explain.get('lr', '-')}"

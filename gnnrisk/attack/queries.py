@@ -7,10 +7,15 @@ queried nodes except for models that refuse the union (see `forward_copies`).
 
 from __future__ import annotations
 
+import logging
+import time
+
 import torch
 from torch import Tensor, nn
 
 from gnnrisk.errors import GnnriskError
+
+log = logging.getLogger(__name__)
 
 
 def forward_copies(model: nn.Module, xb: Tensor, edge_index: Tensor, copies: int) -> Tensor:
@@ -54,7 +59,11 @@ def feature_influence(model: nn.Module, x: Tensor, edge_index: Tensor, sources: 
     base = model(x, edge_index).softmax(-1)[targets]
     chunk = copies_per_pass(edge_index, chunk)
     rows = []
+    began, reported = time.perf_counter(), time.perf_counter()
     for start in range(0, sources.numel(), chunk):
+        if time.perf_counter() - reported > 60:  # dense released graphs make queries slow: show progress
+            reported = time.perf_counter()
+            log.info("influence queries: %d/%d answered in %.0f s", start, sources.numel(), reported - began)
         src = sources[start:start + chunk].to(x.device)
         b = src.numel()
         xb = x.repeat(b, 1)

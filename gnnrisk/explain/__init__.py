@@ -39,6 +39,9 @@ def validate(cfg: DictConfig) -> None:
     check_number("explain.top_k", cfg.get("top_k", 10), low=1, integer=True)
     if not isinstance(cfg.get("subgraph", True), bool):
         raise ConfigError("explain.subgraph", cfg.subgraph, "expected true (K-hop subgraph) or false (full graph)")
+    if not isinstance(cfg.get("undirected", True), bool):
+        raise ConfigError("explain.undirected", cfg.undirected,
+                          "expected true (score ties: both directions together) or false (directed edges)")
     for key, low in (("epochs", 1), ("n_steps", 1), ("train_nodes", 1)):
         if key in cfg:
             check_number(f"explain.{key}", cfg[key], low=low, integer=True)
@@ -52,7 +55,7 @@ def validate_stage(stage_cfg: DictConfig, data: Data) -> None:
 
 
 def edge_table(explained: list[NodeExplanation]) -> pd.DataFrame:
-    """One row per (explained node, computation edge): score, in top-k, causal (= explains that node)."""
+    """One row per (explained node, scored tie or edge): score, in top-k, causal (= explains that node)."""
     ids = torch.cat([e.edge_ids for e in explained]).cpu()
     has_truth = explained[0].truth is not None
     return pd.DataFrame({
@@ -68,9 +71,9 @@ def run_stage(stage_cfg: DictConfig, data: Data, trained: TrainedModel, run_dir:
     """Explain the configured nodes of `trained` and return the explain_* metrics; write npz + png."""
     validate(stage_cfg)
     name = stage_cfg.name
-    graph = trained.graph
-    explainer = build_explainer(stage_cfg, trained.model)
-    num_hops = stage_cfg.get("num_hops") or message_passing_layers(trained.model)
+    model, graph = trained.explainable()
+    explainer = build_explainer(stage_cfg, model)
+    num_hops = stage_cfg.get("num_hops") or message_passing_layers(model)
     prob = trained.predict_proba()
     pred = prob.argmax(-1)
     nodes = select_nodes(stage_cfg, graph, prob, seed)
@@ -85,14 +88,16 @@ def run_stage(stage_cfg: DictConfig, data: Data, trained: TrainedModel, run_dir:
         fit_seconds = train_pgexplainer(explainer, graph, picks, num_hops, pred, int(stage_cfg.epochs), whole_graph)
     causal = causal_flags(data, graph)
     start = time.perf_counter()
+    undirected = bool(stage_cfg.get("undirected", True))
     explained = explain_nodes(explainer, graph, nodes, num_hops, pred, top_k, whole_graph, causal,
-                              stage_cfg.get("ground_truth", "paths"))
+                              stage_cfg.get("ground_truth", "paths"), undirected)
     log.info("explain %s: %d nodes in %.1f s", name, len(explained), time.perf_counter() - start)
     table = edge_table(explained)
     fidelities = pd.DataFrame([e.fidelity for e in explained])
     metrics: dict[str, Any] = {"explain_algorithm": name, "explain_num_nodes": len(explained),
                                "explain_num_hops": int(num_hops), "explain_top_k": top_k,
                                "explain_subgraph": not whole_graph,
+                               "explain_unit": "tie" if undirected else "directed_edge",
                                "explain_seconds_per_node": sum(e.seconds for e in explained) / len(explained),
                                "explain_fit_seconds": fit_seconds}
     metrics.update(summarise(table, fidelities, causal is not None))

@@ -32,9 +32,9 @@ def check_explainable(model: nn.Module, name: str) -> None:
     """Raise a ConfigError when `model` cannot carry a link-level explanation by algorithm `name`."""
     if message_passing_layers(model) == 0:
         raise ConfigError("explain.name", name, f"the model ({type(model).__name__}) has no message-passing "
-                          "layer that reads edge_index at inference (an MLP, or GAP whose aggregations are "
-                          "precomputed), so no edge can explain its output; explain a model that queries "
-                          "the graph: model=gcn|sage|gat|gin with privacy=none|edgerand|lapgraph")
+                          "layer that reads edge_index (an MLP: model=mlp or privacy=dp_mlp), so no edge can "
+                          "explain its output; explain a graph model: model=gcn|sage|gat|gin, or "
+                          "privacy=gap_edp|gap_ndp|dpsgd_node")
     if name == "attention" and not any(isinstance(m, ATTENTION_LAYERS) for m in model.modules()):
         others = ", ".join(a for a in ALGORITHMS if a != "attention")
         raise ConfigError("explain.name", name, f"needs attention weights, which {type(model).__name__} "

@@ -57,3 +57,9 @@ def full_graph(node: int, num_hops: int, edge_index: Tensor, num_nodes: int) -> 
     return NodeSubgraph(nodes=torch.arange(num_nodes, device=edge_index.device), edge_index=edge_index,
                         edge_ids=torch.arange(edge_index.size(1), device=edge_index.device), center=node,
                         computation_mask=dist[edge_index[1]] <= num_hops - 1)
+
+
+def tie_ids(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """Per directed edge, the id (0..T-1) of its undirected tie: u->v and v->u share one id."""
+    key = torch.minimum(edge_index[0], edge_index[1]) * num_nodes + torch.maximum(edge_index[0], edge_index[1])
+    return torch.unique(key, return_inverse=True)[1]

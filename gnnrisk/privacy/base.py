@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from omegaconf import DictConfig
@@ -27,10 +27,17 @@ class TrainedModel:
     graph: Data
     fit: FitResult
     privacy: dict[str, Any] = field(default_factory=dict)
+    # Mechanisms whose released model does not read edges at inference (GAP) provide an equivalent
+    # model that does, on its own graph, so that explainers can mask edges.
+    explain_view: Callable[[], tuple[nn.Module, Data]] | None = None
 
     def predict_proba(self) -> Tensor:
         """Class probabilities for every node, as released by this model."""
         return predict_proba(self.model, self.graph)
+
+    def explainable(self) -> tuple[nn.Module, Data]:
+        """The (model, graph) an edge-level explainer works on: `explain_view()`, else the released pair."""
+        return self.explain_view() if self.explain_view is not None else (self.model, self.graph)
 
 
 class Mechanism:

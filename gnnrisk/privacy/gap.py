@@ -47,7 +47,7 @@ from gnnrisk.privacy import accounting as acc
 from gnnrisk.privacy.base import Mechanism, TrainedModel
 from gnnrisk.privacy.gap_dpsgd import dpsgd_fit, poisson_schedule
 from gnnrisk.privacy.gap_model import (CachedGap, GapClassifier, GapEncoder, bound_out_degree,
-                                       perturbed_aggregations)
+                                       explainable_gap, perturbed_aggregations)
 from gnnrisk.train.loop import FitResult, fit
 
 # GAP replaces message passing by its own perturbed sum aggregation and builds its own MLPs from
@@ -107,9 +107,19 @@ class _Gap(Mechanism):
                    seed: int) -> torch.Tensor:
         """Run the frozen encoder on every node, then the K noisy hops once: the cache."""
         encoder.eval()
-        generator = torch.Generator(device=data.x.device).manual_seed(seed + 1)
         with torch.no_grad():
-            return perturbed_aggregations(encoder.embed(data.x), edge_index, self.hops, noise_std, generator)
+            return perturbed_aggregations(encoder.embed(data.x), edge_index, self.hops, noise_std,
+                                          self._noise_generator(data, seed))
+
+    @staticmethod
+    def _noise_generator(data: Data, seed: int) -> torch.Generator:
+        """The generator of the aggregation noise (re-created to explain the model with the same noise)."""
+        return torch.Generator(device=data.x.device).manual_seed(seed + 1)
+
+    def _explain_view(self, model: CachedGap, data: Data, edge_index: torch.Tensor, noise_std: float,
+                      seed: int) -> Callable[[], tuple[torch.nn.Module, Data]]:
+        """Builds, on demand, the model that re-aggregates with the training noise (for link-level explainers)."""
+        return lambda: explainable_gap(model, data, edge_index, noise_std, self._noise_generator(data, seed))
 
 
 def _calibrate(target: float, delta: float, epsilon_fn: Callable[[float], float], context: str) -> tuple[float, float]:
@@ -172,7 +182,9 @@ class GapEdp(_Gap):
                            train_seconds=time.perf_counter() - start,
                            history=_staged("encoder", enc_fit.history) + _staged("classifier", cls_fit.history))
         return TrainedModel(model=model, graph=data, fit=result,
-                            privacy={**privacy, "encoder_epochs": enc_fit.epochs})
+                            privacy={**privacy, "encoder_epochs": enc_fit.epochs},
+                            explain_view=self._explain_view(model, data, data.edge_index,
+                                                            privacy["aggregation_noise_std"], seed))
 
 
 def edp_epsilon(noise_multiplier: float, hops: int, delta: float) -> float:
@@ -243,7 +255,9 @@ class GapNdp(_Gap):
         model = CachedGap(encoder, classifier, cache).eval()
         result = FitResult(epochs=self.epochs, best_epoch=self.epochs, train_seconds=time.perf_counter() - start,
                            history=_staged("encoder", enc_hist) + _staged("classifier", cls_hist))
-        return TrainedModel(model=model, graph=data, fit=result, privacy=privacy)
+        return TrainedModel(model=model, graph=data, fit=result, privacy=privacy,
+                            explain_view=self._explain_view(model, data, edges, privacy["aggregation_noise_std"],
+                                                            seed))
 
 
 def ndp_epsilon(noise_multiplier: float, hops: int, sample_rate: float, encoder_steps: int,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch_geometric.data import Data
+from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
 from gnnrisk.errors import GnnriskError
@@ -51,6 +53,14 @@ def sum_aggregate(x: Tensor, edge_index: Tensor, num_nodes: int) -> Tensor:
     return scatter(x[edge_index[0]], edge_index[1], dim=0, dim_size=num_nodes, reduce="sum")
 
 
+def hop_noise(like: Tensor, hops: int, noise_std: float, generator: torch.Generator | None = None) -> Tensor:
+    """The Gaussian noise of hops 1..K as [N, K, H] (zeros without noise), drawn hop after hop from `generator`."""
+    if noise_std <= 0:
+        return like.new_zeros(like.size(0), hops, like.size(1))
+    return torch.stack([noise_std * torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+                        for _ in range(hops)], dim=1)
+
+
 def perturbed_aggregations(x0: Tensor, edge_index: Tensor, hops: int, noise_std: float,
                            generator: torch.Generator | None = None) -> Tensor:
     """GAP's aggregation perturbation: hops 0..K stacked as [N, K+1, H], each row L2-normalised.
@@ -60,12 +70,10 @@ def perturbed_aggregations(x0: Tensor, edge_index: Tensor, hops: int, noise_std:
     """
     num_nodes = x0.size(0)
     x = F.normalize(x0, p=2, dim=-1)
+    noise = hop_noise(x, hops, noise_std, generator)
     out = [x]
-    for _ in range(hops):
-        x = sum_aggregate(x, edge_index, num_nodes)
-        if noise_std > 0:
-            x = x + noise_std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        x = F.normalize(x, p=2, dim=-1)
+    for k in range(hops):
+        x = F.normalize(sum_aggregate(x, edge_index, num_nodes) + noise[:, k], p=2, dim=-1)
         out.append(x)
     return torch.stack(out, dim=1)
 
@@ -132,3 +140,58 @@ class CachedGap(nn.Module):
                                f"at training time, got x with {x.size(0)} rows (subgraphs are not supported)")
         hops = torch.cat([self.encoder.embed(x).unsqueeze(1), self.aggregations[:, 1:]], dim=1)
         return self.classifier(hops)
+
+
+class SumHop(MessagePassing):
+    """One un-normalised sum over in-edges, as a message-passing layer so that PyG explainers can mask its edges."""
+
+    def __init__(self, channels: int):
+        super().__init__(aggr="add")
+        self.in_channels = self.out_channels = channels  # read by GraphMaskExplainer to size its gates
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        """Row i = sum of x_j over the edges j -> i (`sum_aggregate`)."""
+        return self.propagate(edge_index, x=x)
+
+
+class ExplainableGap(nn.Module):
+    """A released GAP model that re-aggregates over the graph it is given, with the noise drawn at training.
+
+    Its input rows are [features | noise of hop 1 | ... | noise of hop K], so that any node subset
+    (a K-hop subgraph) carries its own noise. On the training graph its output equals `CachedGap`'s;
+    an edge mask now changes the aggregations, so the model can be explained link by link. Such
+    explanations read the graph again: they are not covered by the mechanism's epsilon.
+    """
+
+    def __init__(self, encoder: GapEncoder, classifier: GapClassifier, num_features: int, hops: int):
+        super().__init__()
+        self.encoder, self.classifier, self.num_features = encoder, classifier, num_features
+        channels = encoder.head.in_features
+        self.hop_layers = nn.ModuleList(SumHop(channels) for _ in range(hops))
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        """Logits from features and per-node hop noise, aggregating over `edge_index`."""
+        h = F.normalize(self.encoder.embed(x[:, :self.num_features]), p=2, dim=-1)
+        noise = x[:, self.num_features:].view(x.size(0), len(self.hop_layers), -1)
+        out = [h]
+        for k, layer in enumerate(self.hop_layers):
+            h = F.normalize(layer(h, edge_index) + noise[:, k], p=2, dim=-1)
+            out.append(h)
+        return self.classifier(torch.stack(out, dim=1))
+
+
+def explainable_gap(model: CachedGap, data: Data, edge_index: Tensor, noise_std: float,
+                    generator: torch.Generator) -> tuple[nn.Module, Data]:
+    """`ExplainableGap` and the graph to explain it on: the aggregated edges, features joined with the
+    noise regenerated from `generator` (seeded as at training time)."""
+    with torch.no_grad():
+        x0 = F.normalize(model.encoder.embed(data.x), p=2, dim=-1)
+    noise = hop_noise(x0, len(model.classifier.bases) - 1, noise_std, generator)
+    graph = data.clone()
+    graph.x = torch.cat([data.x, noise.flatten(1)], dim=1)
+    graph.edge_index = edge_index
+    for key in list(graph.keys()):
+        if key != "edge_index" and graph.is_edge_attr(key) and graph[key].size(0) != edge_index.size(1):
+            del graph[key]
+    hops = len(model.classifier.bases) - 1
+    return ExplainableGap(model.encoder, model.classifier, data.num_features, hops).eval(), graph

@@ -16,6 +16,9 @@ PRIVACY_PARAMS = CONFIG_PREFIX + "privacy."
 PRIVACY_NAME = CONFIG_PREFIX + "privacy.name"
 # Config keys that never define a group: bookkeeping, not part of the experiment.
 IGNORED_KEYS = (SEED_KEY, CONFIG_PREFIX + "skip_finished")
+# Copies of the run's own groups inside a stage's config (`attack.target` interpolates privacy, model,
+# train): never a key of their own, so that tables say `privacy.name`, not `attack.target.privacy.name`.
+MIRRORED_PREFIXES = (CONFIG_PREFIX + "attack.target.",)
 N_RUNS = "n_runs"
 # Text facts of a group shown next to its keys: which neighbouring relation its epsilon is about.
 INFO_COLUMNS = ("privacy_unit",)
@@ -49,7 +52,8 @@ def group_keys(runs: pd.DataFrame) -> list[str]:
     follow from `privacy.name`, so they would only widen the table. A key is dropped when runs that agree
     on all other keys always agree on it too; the groups stay the same.
     """
-    cols = [c for c in runs.columns if c.startswith(CONFIG_PREFIX) and c not in IGNORED_KEYS]
+    cols = [c for c in runs.columns if c.startswith(CONFIG_PREFIX) and c not in IGNORED_KEYS
+            and not c.startswith(MIRRORED_PREFIXES)]
     text = runs[cols].astype(str)
     keys = [c for c in cols if text[c].nunique() > 1]
     for key in sorted(keys, key=_is_primary):  # secondary keys are tried first

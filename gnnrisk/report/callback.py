@@ -11,7 +11,7 @@ from rich.console import Console
 
 from gnnrisk.errors import GnnriskError
 from gnnrisk.report.build import make_report
-from gnnrisk.report.cli import print_report
+from gnnrisk.report.cli import parse_sense, print_report
 
 log = logging.getLogger(__name__)
 
@@ -20,15 +20,16 @@ class ReportOnMultirunEnd(Callback):
     """At the end of a multirun: tables and plots of every run in `hydra.sweep.dir`, table printed."""
 
     def __init__(self, metrics: Sequence[str] | None = None, x: str | None = None, pareto_x: str | None = None,
-                 pareto_y: str | None = None, out: str | None = None):
+                 pareto_y: str | None = None, pareto_sense: str = "auto,auto", out: str | None = None):
         self.metrics = list(metrics) if metrics is not None else None
         self.x, self.pareto_x, self.pareto_y, self.out = x, pareto_x, pareto_y, out
+        self.pareto_sense = parse_sense(pareto_sense)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Write the report into SWEEP_DIR/report (or `out`) and print the grouped table."""
         try:
             report = make_report(config.hydra.sweep.dir, self.out, self.metrics, self.x, self.pareto_x,
-                                 self.pareto_y)
+                                 self.pareto_y, self.pareto_sense)
         except GnnriskError as err:
             log.error("report: %s", err)
             return

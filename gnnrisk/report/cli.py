@@ -21,7 +21,7 @@ def _names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _sense(text: str) -> tuple[str | None, str | None]:
+def parse_sense(text: str) -> tuple[str | None, str | None]:
     """`min,max`-style optimisation senses of the Pareto x and y axes (`auto` guesses from the name)."""
     parts = _names(text)
     if len(parts) != 2 or any(p not in ("min", "max", "auto") for p in parts):
@@ -38,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--x", default=None, help="x axis of the metric plots (default: epsilon, the spent budget)")
     p.add_argument("--pareto-x", default=None, help="x axis of the Pareto plot (default: epsilon)")
     p.add_argument("--pareto-y", default=None, help="y axis of the Pareto plot (default: the first metric)")
-    p.add_argument("--pareto-sense", type=_sense, default=(None, None),
+    p.add_argument("--pareto-sense", type=parse_sense, default=(None, None),
                    help="which direction is better on the Pareto x,y axes, e.g. min,max (default: auto)")
     p.add_argument("--out", default=None, help="output folder (default: SWEEP_DIR/report)")
     p.add_argument("--digits", type=int, default=3, help="decimals in the printed table")

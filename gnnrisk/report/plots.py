@@ -103,6 +103,10 @@ def plot_metric_vs_x(summary: pd.DataFrame, metric: str, x: str, out_dir: Path) 
         ax.errorbar(rows["_x"], rows[f"{metric}_mean"], yerr=std_of(rows, metric), marker="o", capsize=3,
                     color=f"C{i % 10}", label=name)
     _reference_lines(ax, summary, xs.isna() & summary[f"{metric}_mean"].notna(), metric, labels)
+    if metric.endswith("eps_lower") and x == "epsilon" and has_x.any():
+        # a valid audit never crosses this line: the lower bound cannot exceed the spent budget
+        grid = np.sort(xs[has_x].to_numpy(float))
+        ax.plot(grid, grid, color="k", linewidth=1, label="eps_lower = epsilon")
     if has_x.any() and (xs[has_x] > 0).all():
         ax.set_xscale("log")
         _ticks_at(ax, xs[has_x].to_numpy(float))

@@ -15,7 +15,7 @@ from torch_geometric.explain.algorithm import DummyExplainer
 from torch_geometric.nn import MessagePassing
 
 from gnnrisk.explain.algorithms import MODEL_CONFIG
-from gnnrisk.explain.evaluation import node_fidelity, per_node_auroc, summarise, top_k_mask
+from gnnrisk.explain.evaluation import node_fidelity, per_node_auroc, pooled_auroc, summarise, top_k_mask
 
 
 class SumConv(MessagePassing):
@@ -94,6 +94,23 @@ def test_per_node_auroc_matches_sklearn_with_ties():
     want = {v: roc_auc_score(causal[node == v], score[node == v]) for v in range(20) if v != 3}
     assert sorted(got.index) == sorted(want)
     np.testing.assert_allclose(got.sort_index().to_numpy(), [want[v] for v in sorted(want)])
+
+
+def test_pooled_auroc_matches_sklearn_on_all_rows():
+    rng = np.random.default_rng(1)
+    node = np.repeat(np.arange(10), 25)
+    score = rng.integers(0, 6, node.size).astype(float)
+    causal = rng.random(node.size) < 0.4
+    got = pooled_auroc(pd.DataFrame({"node": node, "score": score, "causal": causal}))
+    assert got == pytest.approx(roc_auc_score(causal, score))
+    assert pooled_auroc(pd.DataFrame({"node": [0, 1], "score": [0.1, 0.2], "causal": [False, False]})) is None
+
+
+def test_pooled_and_per_node_auroc_differ_when_scales_differ():
+    # Each node ranks its own edges perfectly, but node 1's scores are all below node 0's.
+    table = pd.DataFrame({"node": [0, 0, 1, 1], "score": [0.9, 0.8, 0.2, 0.1], "causal": [True, False, True, False]})
+    assert per_node_auroc(table).mean() == 1.0
+    assert pooled_auroc(table) == pytest.approx(0.75)
 
 
 def test_r_precision_uses_each_nodes_truth_count():

@@ -57,3 +57,41 @@ def test_gradient_masks_agree_on_subgraph_and_full_graph(name):
         # and nothing outside the computation edges matters
         assert float(m_full[~whole.computation_mask].abs().max()) == 0.0
         assert float(m_sub[sub.computation_mask].abs().sum()) > 0
+
+
+def test_ties_group_both_directions_and_keep_computation_ties_only():
+    from gnnrisk.explain.compute import scoring_units, unit_mean
+    # path 0 - 1 - 2 - 3, explained node 0, 2 hops: computation edges 1->0, 0->1, 2->1 (see above)
+    edge_index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    sg = node_subgraph(0, 2, edge_index, 4)
+    unit, reps = scoring_units(sg, undirected=True)
+    pairs = sg.nodes[sg.edge_index]
+    ties = {tuple(sorted(pairs[:, r].tolist())) for r in reps.tolist()}
+    assert ties == {(0, 1), (1, 2)}  # tie 2-3 reaches node 0 only through 3->2, which is not a computation edge
+    values = torch.arange(sg.edge_index.size(1), dtype=torch.float)
+    mean = unit_mean(values, unit)
+    for tie in range(int(unit.max()) + 1):
+        same = unit == tie
+        assert torch.allclose(mean[same], values[same].mean().expand(int(same.sum())))
+    unit_d, reps_d = scoring_units(sg, undirected=False)
+    assert torch.equal(unit_d, torch.arange(sg.edge_index.size(1)))
+    assert torch.equal(reps_d, sg.computation_mask.nonzero().flatten())
+
+
+def test_tie_truth_and_top_k_cover_both_directions():
+    from torch_geometric.explain import Explainer
+    from torch_geometric.explain.algorithm import DummyExplainer
+    from gnnrisk.explain.compute import explain_node
+    from torch_geometric.data import Data
+    torch.manual_seed(0)
+    edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    causal = torch.tensor([False, True, False, False])  # only 1 -> 0 transmits
+    graph = Data(x=torch.randn(3, 4), edge_index=edge_index, num_nodes=3)
+    model = GCN(in_channels=4, hidden_channels=8, num_layers=2, out_channels=2).eval()
+    explainer = Explainer(model, DummyExplainer(), explanation_type="model", edge_mask_type="object",
+                          model_config=dict(mode="multiclass_classification", task_level="node", return_type="raw"))
+    target = model(graph.x, edge_index).argmax(-1)
+    tie = explain_node(explainer, graph, 0, 2, target, top_k=1, causal=causal, undirected=True)
+    assert tie.edge_ids.numel() == 2 and int(tie.truth.sum()) == 1 and int(tie.top.sum()) == 1
+    directed = explain_node(explainer, graph, 0, 2, target, top_k=1, causal=causal, undirected=False)
+    assert directed.edge_ids.numel() == 3 and int(directed.truth.sum()) == 1

@@ -22,14 +22,16 @@ def _touch(path: Path, when: float) -> None:
 def test_state_from_files_and_times(tmp_path: Path):
     """Results older than the sweep start are skipped runs; newer ones finished/failed; config only = running."""
     start = time.time()
-    _touch(tmp_path / "a" / "metrics.json", start - 100)          # earlier sweep: skipped now
+    _touch(tmp_path / "a" / "metrics.json", start - 100)          # earlier sweep...
+    _touch(tmp_path / "a" / ".skipped", start + 1)                 # ...skipped by this one
+    _touch(tmp_path / "f" / "metrics.json", start - 100)           # earlier sweep, not (yet) skipped by this one
     _touch(tmp_path / "b" / "metrics.json", start + 1)             # finished now
     _touch(tmp_path / "c" / "error.json", start + 1)               # failed now
     _touch(tmp_path / "d" / "error.json", start - 100)             # failed earlier, being retried...
     _touch(tmp_path / "d" / "config.yaml", start + 1)              # ...and running now
     _touch(tmp_path / "e" / "config.yaml", start + 2)              # running
     _touch(tmp_path / "e" / ".hydra" / "config.yaml", start + 2)   # Hydra's copy is not a run
-    assert sweep_state(tmp_path, start) == SweepState(finished=1, skipped=1, failed=1, running=2)
+    assert sweep_state(tmp_path, start) == SweepState(finished=1, skipped=1, failed=1, running=2, others=1)
     assert sweep_state(tmp_path / "missing", start) == SweepState(0, 0, 0, 0)
 
 
@@ -40,6 +42,12 @@ def test_progress_line_with_eta():
                     "~0:01:20 left")
     assert "left" not in progress_line(SweepState(10, 0, 0, 0), total=10, elapsed=5.0)
     assert progress_line(SweepState(1, 0, 0, 0), total=None, elapsed=5.0).startswith("[sweep] 1 done:")
+
+
+def test_progress_line_in_a_folder_shared_with_other_sweeps():
+    # a 1-job block run into a folder that already holds 8 finished runs of another block
+    line = progress_line(SweepState(finished=1, skipped=0, failed=0, running=0, others=8), total=1, elapsed=40.0)
+    assert line.startswith("[sweep] 1/1 done: 1 finished, 0 skipped") and "8 earlier finished run(s)" in line
 
 
 def test_watcher_prints_changes_and_pickles_without_its_thread(tmp_path: Path, capsys):
