@@ -36,14 +36,23 @@ SHARED_KEYS = ("name", "target", "reference")
 
 
 def selected_attacks(stage_cfg: DictConfig) -> list[str]:
-    """The attacks configured under `attack`, in run order; unknown blocks are a ConfigError."""
+    """The attacks selected under `attack`, in run order; unknown blocks are a ConfigError.
+
+    A member's block carries `enabled: true`. A block without it holds only settings that an
+    experiment or an override gave for an attack the run did not select (e.g. `experiment=attacks
+    attack=lsa` keeps the study's `attack.linkteller.num_nodes`): it is ignored, with a log line.
+    """
     keys = [k for k in stage_cfg.keys() if k not in SHARED_KEYS]
     for key in keys:
         if key not in ATTACKS:
             raise ConfigError("attack", key, "expected one or more of " + ", ".join(ATTACKS) + ", e.g. attack=[lsa,mia]")
-    if not keys:
+    unselected = [k for k in keys if stage_cfg[k].get("enabled") is None]
+    if unselected:
+        log.info("attack settings for %s ignored: not selected (add them to attack=[...])", ", ".join(unselected))
+    chosen = [k for k in keys if stage_cfg[k].get("enabled")]
+    if not chosen:
         raise ConfigError("attack", stage_cfg.get("name"), "no attack selected; e.g. attack=[lsa,mia] or attack=all")
-    return [name for name in ATTACKS if name in keys]
+    return [name for name in ATTACKS if name in chosen]
 
 
 def headline_bound(out: dict[str, Any]) -> dict[str, Any]:

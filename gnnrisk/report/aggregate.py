@@ -49,14 +49,14 @@ def group_keys(runs: pd.DataFrame) -> list[str]:
     """Config columns whose value differs between runs (seed aside), without those the others determine.
 
     Every mechanism brings its own parameters (`privacy.max_degree`, ...): they vary across a sweep but
-    follow from `privacy.name`, so they would only widen the table. A key is dropped when runs that agree
+    follow from `privacy.name`, so they would only widen the table. A secondary key (not a name or budget) is dropped when runs that agree
     on all other keys always agree on it too; the groups stay the same.
     """
     cols = [c for c in runs.columns if c.startswith(CONFIG_PREFIX) and c not in IGNORED_KEYS
             and not c.startswith(MIRRORED_PREFIXES)]
     text = runs[cols].astype(str)
     keys = [c for c in cols if text[c].nunique() > 1]
-    for key in sorted(keys, key=_is_primary):  # secondary keys are tried first
+    for key in [k for k in keys if not _is_primary(k)]:  # names and budgets always stay: readers look for them
         rest = [k for k in keys if k != key]
         if rest and (text.groupby(rest)[key].nunique() <= 1).all():
             keys = rest

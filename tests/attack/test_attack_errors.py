@@ -36,8 +36,10 @@ def _setup(inductive: bool = True) -> tuple[Data, TrainedModel]:
 
 
 def _run(cfg: dict, inductive: bool = True):
+    """Run the stage with the given attack blocks, each selected (`enabled: true`, as its member file sets)."""
     data, trained = _setup(inductive)
-    return run_stage(OmegaConf.create({"name": "attacks", "target": TARGET, **cfg}), data, trained, None, 0)
+    blocks = {name: {"enabled": True, **block} for name, block in cfg.items()}
+    return run_stage(OmegaConf.create({"name": "attacks", "target": TARGET, **blocks}), data, trained, None, 0)
 
 
 def test_linkteller_needs_an_inductive_split():
@@ -66,3 +68,16 @@ def test_unknown_distance_and_unknown_attack():
         _run({"lira": {}})
     with pytest.raises(ConfigError, match=r"attack.linkteller.setting"):
         _run({"linkteller": {"setting": "both", "num_nodes": 10, "delta": 0.01, "chunk": 4}})
+
+
+def test_settings_of_unselected_attacks_are_ignored():
+    """`experiment=attacks attack=adjacency` keeps the study's linkteller settings: they must not start linkteller."""
+    data, trained = _setup()
+    cfg = OmegaConf.create({"name": "attacks", "target": TARGET, "adjacency": {"enabled": True, "num_nodes": 20},
+                            "linkteller": {"num_nodes": 400}})
+    out = run_stage(cfg, data, trained, None, 0)
+    assert "attack_adjacency_eps_lower" in out and not any(k.startswith("attack_linkteller") for k in out)
+    cfg = OmegaConf.create({"name": "attacks", "target": TARGET, "adjacency": {"enabled": False, "num_nodes": 20},
+                            "linkteller": {"num_nodes": 400}})
+    with pytest.raises(ConfigError, match="no attack selected"):
+        run_stage(cfg, data, trained, None, 0)
