@@ -20,7 +20,8 @@ from gnnrisk.attack.audit_bound import audit_scores
 from gnnrisk.attack.context import AttackContext
 from gnnrisk.attack.pairs import pair_keys
 from gnnrisk.attack.queries import feature_influence
-from gnnrisk.attack.targets import retrain_target, without_edge_attrs
+from gnnrisk.attack.targets import retrain_target
+from gnnrisk.data.rewire import with_edges
 from gnnrisk.errors import ConfigError, check_number
 
 
@@ -46,8 +47,8 @@ def run(ctx: AttackContext) -> dict[str, Any]:
     chunk = int(check_number("attack.canary.chunk", cfg.chunk, low=1, integer=True))
     ends, include = draw_canaries(ctx.data.edge_index, n, count, ctx.generator(7))
     added = ends[:, include].to(ctx.data.edge_index.device)
-    canary_data = without_edge_attrs(ctx.data)
-    canary_data.edge_index = coalesce(torch.cat([ctx.data.edge_index, added, added.flip(0)], dim=1), num_nodes=n)
+    canary_data = with_edges(ctx.data, coalesce(torch.cat([ctx.data.edge_index, added, added.flip(0)], dim=1),
+                                                num_nodes=n))
     target = retrain_target(ctx.cfg.target, canary_data, ctx.seed)
     graph = target.graph
     flat = ends.flatten().to(graph.x.device)

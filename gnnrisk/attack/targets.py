@@ -26,11 +26,3 @@ def retrain_target(target_cfg: DictConfig, data: Data, seed: int) -> TrainedMode
     torch.manual_seed(seed)
     return mechanism.train(data, target_cfg.model, target_cfg.train, seed)
 
-
-def without_edge_attrs(data: Data) -> Data:
-    """A shallow copy of `data` without edge-level attributes (for replacing `edge_index`)."""
-    out = data.clone()
-    for key in list(out.keys()):
-        if key != "edge_index" and out.is_edge_attr(key):
-            del out[key]
-    return out

@@ -60,8 +60,7 @@ def scoring_units(sg: NodeSubgraph, undirected: bool) -> tuple[Tensor, Tensor]:
     """
     e = sg.edge_index.size(1)
     unit = tie_ids(sg.edge_index, sg.nodes.numel()) if undirected else torch.arange(e, device=sg.edge_index.device)
-    order = torch.arange(e, device=unit.device)
-    candidates = order[sg.computation_mask]
+    candidates = sg.computation_mask.nonzero().flatten()
     first = torch.full((e,), e, dtype=torch.long, device=unit.device).scatter_reduce(
         0, unit[candidates], candidates, reduce="amin")
     return unit, first[first < e]

@@ -6,6 +6,8 @@ every layer when the node-level variant trains them with DP-SGD.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -13,6 +15,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
+from gnnrisk.data.rewire import with_edges
 from gnnrisk.errors import GnnriskError
 
 
@@ -69,11 +72,16 @@ def perturbed_aggregations(x0: Tensor, edge_index: Tensor, hops: int, noise_std:
     j -> i moves the sum only in row i, by at most 1 in L2: the sensitivity the accountant uses.
     """
     num_nodes = x0.size(0)
+    noise = hop_noise(x0, hops, noise_std, generator)
+    return noisy_hops(x0, noise, lambda k, h: sum_aggregate(h, edge_index, num_nodes))
+
+
+def noisy_hops(x0: Tensor, noise: Tensor, aggregate: Callable[[int, Tensor], Tensor]) -> Tensor:
+    """Hops 0..K as [N, K+1, H]: hop_0 = normalize(x0), hop_k = normalize(aggregate(k-1, hop_{k-1}) + noise[:, k-1])."""
     x = F.normalize(x0, p=2, dim=-1)
-    noise = hop_noise(x, hops, noise_std, generator)
     out = [x]
-    for k in range(hops):
-        x = F.normalize(sum_aggregate(x, edge_index, num_nodes) + noise[:, k], p=2, dim=-1)
+    for k in range(noise.size(1)):
+        x = F.normalize(aggregate(k, x) + noise[:, k], p=2, dim=-1)
         out.append(x)
     return torch.stack(out, dim=1)
 
@@ -171,27 +179,20 @@ class ExplainableGap(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         """Logits from features and per-node hop noise, aggregating over `edge_index`."""
-        h = F.normalize(self.encoder.embed(x[:, :self.num_features]), p=2, dim=-1)
         noise = x[:, self.num_features:].view(x.size(0), len(self.hop_layers), -1)
-        out = [h]
-        for k, layer in enumerate(self.hop_layers):
-            h = F.normalize(layer(h, edge_index) + noise[:, k], p=2, dim=-1)
-            out.append(h)
-        return self.classifier(torch.stack(out, dim=1))
+        hops = noisy_hops(self.encoder.embed(x[:, :self.num_features]), noise,
+                          lambda k, h: self.hop_layers[k](h, edge_index))
+        return self.classifier(hops)
 
 
 def explainable_gap(model: CachedGap, data: Data, edge_index: Tensor, noise_std: float,
                     generator: torch.Generator) -> tuple[nn.Module, Data]:
     """`ExplainableGap` and the graph to explain it on: the aggregated edges, features joined with the
     noise regenerated from `generator` (seeded as at training time)."""
-    with torch.no_grad():
-        x0 = F.normalize(model.encoder.embed(data.x), p=2, dim=-1)
-    noise = hop_noise(x0, len(model.classifier.bases) - 1, noise_std, generator)
-    graph = data.clone()
-    graph.x = torch.cat([data.x, noise.flatten(1)], dim=1)
-    graph.edge_index = edge_index
-    for key in list(graph.keys()):
-        if key != "edge_index" and graph.is_edge_attr(key) and graph[key].size(0) != edge_index.size(1):
-            del graph[key]
     hops = len(model.classifier.bases) - 1
+    head = model.encoder.head
+    like = torch.empty(data.num_nodes, head.in_features, device=head.weight.device, dtype=head.weight.dtype)
+    noise = hop_noise(like, hops, noise_std, generator)  # the embeddings' shape: the same draws as at training
+    graph = with_edges(data, edge_index)
+    graph.x = torch.cat([data.x, noise.flatten(1)], dim=1)
     return ExplainableGap(model.encoder, model.classifier, data.num_features, hops).eval(), graph

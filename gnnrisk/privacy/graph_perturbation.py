@@ -14,7 +14,6 @@ binomial law, and which ones from the uniform law over non-edge cells.
 
 from __future__ import annotations
 
-import copy
 import math
 import zlib
 
@@ -25,6 +24,7 @@ from scipy.optimize import brentq
 from torch import Tensor
 from torch_geometric.data import Data
 
+from gnnrisk.data.rewire import with_edges
 from gnnrisk.errors import ConfigError, check_number
 from gnnrisk.models import GRAPH_MODELS, build_model
 from gnnrisk.privacy.base import Mechanism, TrainedModel
@@ -318,11 +318,7 @@ class GraphPerturbation(Mechanism):
         """The released graph: a shallow copy of `data` with the perturbed edges, and the privacy fields."""
         n = int(data.num_nodes)
         cells, params = self.perturb_cells(edge_cells(data.edge_index, n), n, self.rng(seed))
-        released = copy.copy(data)
-        for key in list(released.keys()):
-            if key != "edge_index" and data.is_edge_attr(key):
-                del released[key]  # attributes of the true edges do not describe the released ones
-        released.edge_index = cells_to_edge_index(cells, n).to(data.edge_index.device)
+        released = with_edges(data, cells_to_edge_index(cells, n).to(data.edge_index.device))
         privacy = {"mechanism": self.name, "privacy_unit": self.privacy_unit, "epsilon": self.epsilon,
                    "delta": 0.0, **params, "perturbed_num_edges": int(cells.size)}
         return released, privacy
