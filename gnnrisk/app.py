@@ -17,6 +17,7 @@ from gnnrisk.errors import GnnriskError
 from gnnrisk.pipeline import run_experiment
 from gnnrisk.results import METRICS_FILE, SKIP_MARKER, write_error
 from gnnrisk.summary import print_summary
+from gnnrisk.utils.runtime import concurrent_workers
 
 log = logging.getLogger("gnnrisk")
 
@@ -35,7 +36,8 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         (run_dir / SKIP_MARKER).touch()
         return None
     try:
-        metrics = run_experiment(cfg, run_dir)
+        workers = concurrent_workers(HydraConfig.get().launcher) if multirun else 1
+        metrics = run_experiment(cfg, run_dir, workers)
     except GnnriskError as err:
         write_error(run_dir, err)
         print(f"gnnrisk: error: {err}", file=sys.stderr)

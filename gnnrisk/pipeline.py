@@ -17,7 +17,7 @@ from gnnrisk.errors import check_number
 from gnnrisk.privacy import TrainedModel, build_mechanism
 from gnnrisk.results import write_history, write_metrics, write_run_start
 from gnnrisk.train.metrics import classification_metrics
-from gnnrisk.utils.runtime import resolve_device, seed_everything
+from gnnrisk.utils.runtime import apply_threads, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,13 @@ def evaluate(prob: torch.Tensor, data: Data, selection_rate: float | None = None
     return out
 
 
-def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Run the configured experiment end to end and write its results into `run_dir`."""
+def run_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> dict[str, Any]:
+    """Run the configured experiment end to end and write its results into `run_dir`.
+
+    `workers` is how many runs share this machine (a parallel launcher's worker count), for `threads=auto`.
+    """
     seed = int(check_number("seed", cfg.seed, low=0, integer=True))
+    threads = apply_threads(cfg.get("threads", "auto"), workers)
     write_run_start(run_dir, cfg)
     seed_everything(seed)
     device = resolve_device(cfg.device)
@@ -102,7 +106,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "model": cfg.model.name, "dataset": data.name, "seed": seed, "device": str(device),
         "num_nodes": int(data.num_nodes), "num_edges": int(data.num_edges) // 2,
         "epochs": trained.fit.epochs, "best_epoch": trained.fit.best_epoch,
-        "train_seconds": trained.fit.train_seconds,
+        "train_seconds": trained.fit.train_seconds, "threads": threads,
     }
     metrics.update(trained.privacy)
     metrics.update(evaluate(prob, data.cpu(), cfg.get("eval", {}).get("selection_rate")))

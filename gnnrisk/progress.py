@@ -64,11 +64,16 @@ def sweep_state(sweep_dir: Path, started: float) -> SweepState:
 
 
 def planned_jobs(config: DictConfig) -> int | None:
-    """How many jobs the basic sweeper will launch (product of the sweep axes); None for other sweepers."""
+    """How many jobs the basic or grid sweeper will launch; None for other sweepers."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    from gnnrisk.sweeper import planned_grid_jobs
+
     sweeper = config.hydra.sweeper
-    if not str(sweeper.get("_target_", "")).endswith("BasicSweeper"):
+    target = str(sweeper.get("_target_", ""))
+    if target.endswith(".GridSweeper"):
+        return planned_grid_jobs(sweeper, list(config.hydra.overrides.task))
+    if not target.endswith("BasicSweeper"):
         return None
     grid = sweeper.get("params")
     params = [f"{k}={v}" for k, v in OmegaConf.to_container(grid).items()] if grid else []

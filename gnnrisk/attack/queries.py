@@ -1,8 +1,9 @@
 """Batched black-box and white-box queries: many perturbed copies of a graph in one forward pass.
 
-A chunk of B queries is answered by one forward pass over the disjoint union of B copies of the
-graph, each copy carrying its own perturbation; there is no Python loop over pairs, and none over
-queried nodes except for models that refuse the union (see `forward_copies`).
+A chunk of B queries is answered by one forward pass: for GCN and GraphSAGE on the cached sparse
+operator with B stacked inputs, for other models over the disjoint union of B copies of the graph,
+each copy carrying its own perturbation. There is no Python loop over pairs, and none over queried
+nodes except for models that refuse the union (see `forward_copies`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from gnnrisk.errors import GnnriskError
+from gnnrisk.models.full_batch import FullBatchForward, full_graph_forward
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +48,34 @@ def replicate_edges(edge_index: Tensor, num_nodes: int, copies: int) -> Tensor:
     return (edge_index.unsqueeze(0) + offsets).permute(1, 0, 2).reshape(2, -1)
 
 
+# Largest stacked activation [B, N, width] one batched query on the cached operator may hold (floats).
+MAX_STACKED_VALUES = 2**24
+
+
+def _stacked_chunk(forward: FullBatchForward, n: int, chunk: int) -> int:
+    """Queries per stacked pass: `chunk`, fewer when B x N x the widest layer would exceed the memory bound."""
+    widths = [forward.x.size(1)] + [p.size(0) for p in forward.model.parameters() if p.dim() == 2]
+    return max(1, min(chunk, MAX_STACKED_VALUES // max(n * max(widths), 1)))
+
+
 @torch.no_grad()
 def feature_influence(model: nn.Module, x: Tensor, edge_index: Tensor, sources: Tensor, targets: Tensor,
                       delta: float = 0.01, chunk: int = 32) -> Tensor:
     """LinkTeller influence [len(sources), len(targets)]: ||p_u(x with x_v * (1+delta)) - p_u(x)|| / delta.
 
     Row i scales the features of node `sources[i]` and reads the change in the released
-    posteriors of every node in `targets` (Wu et al., S&P 2022, Algorithm 1).
+    posteriors of every node in `targets` (Wu et al., S&P 2022, Algorithm 1). GCN and GraphSAGE
+    answer a chunk of queries from the cached sparse operator (`FullBatchForward.with_scaled_rows`);
+    other models from one pass over the disjoint union of perturbed copies of the graph.
     """
     model.eval()
     n = x.size(0)
-    base = model(x, edge_index).softmax(-1)[targets]
-    chunk = copies_per_pass(edge_index, chunk)
+    forward = full_graph_forward(model, x, edge_index)
+    base = forward().softmax(-1)[targets]
+    if isinstance(forward, FullBatchForward):
+        chunk = _stacked_chunk(forward, n, chunk)
+    else:
+        chunk = copies_per_pass(edge_index, chunk)
     rows = []
     began, reported = time.perf_counter(), time.perf_counter()
     for start in range(0, sources.numel(), chunk):
@@ -66,9 +84,13 @@ def feature_influence(model: nn.Module, x: Tensor, edge_index: Tensor, sources: 
             log.info("influence queries: %d/%d answered in %.0f s", start, sources.numel(), reported - began)
         src = sources[start:start + chunk].to(x.device)
         b = src.numel()
-        xb = x.repeat(b, 1)
-        xb[torch.arange(b, device=x.device) * n + src] *= 1 + delta
-        prob = forward_copies(model, xb, edge_index, b).softmax(-1)[:, targets]
+        if isinstance(forward, FullBatchForward):
+            logits = forward.with_scaled_rows(src, 1 + delta)
+        else:
+            xb = x.repeat(b, 1)
+            xb[torch.arange(b, device=x.device) * n + src] *= 1 + delta
+            logits = forward_copies(model, xb, edge_index, b)
+        prob = logits.softmax(-1)[:, targets]
         rows.append((prob - base).norm(dim=-1) / delta)
     return torch.cat(rows).cpu()
 

@@ -1,4 +1,5 @@
-"""Group runs that differ only by seed: mean, unbiased std (ddof=1) and count of every metric."""
+"""Group runs that differ only by seed: mean, unbiased std (ddof=1), count and Student-t interval of every metric,
+and the paired difference of each private group to the non-private run of the same settings and seed."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
 
 from gnnrisk.report.collect import CONFIG_PREFIX, FINISHED, ReportWarning
 
@@ -22,6 +24,13 @@ MIRRORED_PREFIXES = (CONFIG_PREFIX + "attack.target.",)
 N_RUNS = "n_runs"
 # Text facts of a group shown next to its keys: which neighbouring relation its epsilon is about.
 INFO_COLUMNS = ("privacy_unit",)
+CI_LEVEL = 0.95
+NONPRIVATE = "none"
+# Spent budgets follow from the target (no sampling over seeds): no interval, no paired difference.
+BUDGETS = ("epsilon", "delta")
+MIN_SEEDS = 3
+# Joins a run's matching values into one text key: a character no config value contains.
+_KEY_SEP = "\x1f"
 
 
 def label(key: str) -> str:
@@ -41,8 +50,25 @@ def normalise_unused(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _is_primary(key: str) -> bool:
-    """Keys a reader looks for in a table (a component's name, the privacy budget): kept when redundant ones go."""
-    return key.endswith(".name") or key in (CONFIG_PREFIX + "privacy.epsilon", CONFIG_PREFIX + "privacy.delta")
+    """Keys a reader looks for in a table (a component's name, the target epsilon): kept when redundant ones go.
+
+    (The target delta is often `null` = a default that depends on the graph: the table shows the spent delta.)
+    """
+    return key.endswith(".name") or key == CONFIG_PREFIX + "privacy.epsilon"
+
+
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Values as comparable text, every missing value (None, NaN) as one value of its own, "None".
+
+    (pandas' astype(str) leaves missing values missing, and nunique or a text join would then skip them.)
+    """
+    return frame.astype(object).where(frame.notna(), None).map(str)
+
+
+def config_columns(runs: pd.DataFrame) -> list[str]:
+    """Config columns that may define a group: neither bookkeeping nor a copy of another group's values."""
+    return [c for c in runs.columns if c.startswith(CONFIG_PREFIX) and c not in IGNORED_KEYS
+            and not c.startswith(MIRRORED_PREFIXES)]
 
 
 def group_keys(runs: pd.DataFrame) -> list[str]:
@@ -52,9 +78,8 @@ def group_keys(runs: pd.DataFrame) -> list[str]:
     follow from `privacy.name`, so they would only widen the table. A secondary key (not a name or budget) is dropped when runs that agree
     on all other keys always agree on it too; the groups stay the same.
     """
-    cols = [c for c in runs.columns if c.startswith(CONFIG_PREFIX) and c not in IGNORED_KEYS
-            and not c.startswith(MIRRORED_PREFIXES)]
-    text = runs[cols].astype(str)
+    cols = config_columns(runs)
+    text = as_text(runs[cols])
     keys = [c for c in cols if text[c].nunique() > 1]
     for key in [k for k in keys if not _is_primary(k)]:  # names and budgets always stay: readers look for them
         rest = [k for k in keys if k != key]
@@ -65,7 +90,7 @@ def group_keys(runs: pd.DataFrame) -> list[str]:
 
 def drop_repeats(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Keep one run per (group, seed): repeats would inflate the count and shrink the std."""
-    ident = runs[keys + [SEED_KEY]].astype(str) if SEED_KEY in runs else runs[keys].astype(str)
+    ident = as_text(runs[keys + [SEED_KEY]] if SEED_KEY in runs else runs[keys])
     repeated = ident.duplicated(keep="first")
     if repeated.any():
         warnings.warn(f"{int(repeated.sum())} run(s) repeat another run (same seed, same config apart from "
@@ -75,22 +100,96 @@ def drop_repeats(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return runs.loc[~repeated]
 
 
+def t_interval(mean: object, std: object, n: object) -> tuple[np.ndarray, np.ndarray]:
+    """The CI_LEVEL Student-t interval of a mean of n values with sample std `std` (n-1 dof); NaN when n < 2."""
+    mean, std, n = (np.asarray(v, float) for v in (mean, std, n))
+    dof = np.where(n >= 2, n - 1, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = student_t.ppf(0.5 + CI_LEVEL / 2, dof) * std / np.sqrt(n)
+    return mean - half, mean + half
+
+
+def pair_columns(runs: pd.DataFrame) -> list[str]:
+    """What a private run shares with its non-private reference: every varying non-privacy config value, the seed."""
+    cols = [c for c in config_columns(runs) if not c.startswith(PRIVACY_PARAMS)]
+    text = as_text(runs[cols])
+    return [c for c in cols if text[c].nunique() > 1] + [SEED_KEY]
+
+
+def paired_differences(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """`<m>_diff` per run: a private run's metric minus its non-private run's (same settings, same seed); NaN if none.
+
+    No columns when the sweep has no private run, or no non-private one to compare with (a note then).
+    `runs` must hold one run per (group, seed) (`drop_repeats`), so each reference seed is used once.
+    """
+    if PRIVACY_NAME not in runs or SEED_KEY not in runs or not metrics:
+        return pd.DataFrame(index=runs.index)
+    private = (runs[PRIVACY_NAME] != NONPRIVATE).to_numpy()
+    if not private.any():
+        return pd.DataFrame(index=runs.index)
+    if private.all():
+        warnings.warn("no non-private runs (privacy=none) in this sweep: no paired differences", ReportWarning,
+                      stacklevel=2)
+        return pd.DataFrame(index=runs.index)
+    ident = as_text(runs[pair_columns(runs)]).agg(_KEY_SEP.join, axis=1)
+    reference = runs.loc[~private, metrics].set_index(ident[~private])  # unique: reindex raises otherwise
+    matched = reference.reindex(ident[private]).to_numpy(float)
+    diffs = runs.loc[private, metrics].astype(float) - matched
+    return diffs.reindex(runs.index).add_suffix("_diff")
+
+
+def _warn_few_seeds(sizes: pd.Series) -> None:
+    """Warn when some groups have too few seeds for a useful interval."""
+    few = int((sizes < MIN_SEEDS).sum())
+    if few:
+        warnings.warn(f"{few} group(s) have fewer than {MIN_SEEDS} seeds: intervals are undefined (n=1) or very "
+                      f"wide (n=2)", ReportWarning, stacklevel=3)
+
+
+def _warn_unpaired(stats: pd.DataFrame, diffs: list[str], private: np.ndarray) -> None:
+    """Warn about private groups that found no non-private run with the same settings and seed."""
+    unpaired = int((private & stats[[f"{d}_n" for d in diffs]].isna().all(axis=1)).sum())
+    if unpaired:
+        warnings.warn(f"{unpaired} private group(s) have no non-private run with the same settings and seed: "
+                      f"no paired difference for them", ReportWarning, stacklevel=3)
+
+
+def _with_intervals(stats: pd.DataFrame, metrics: list[str], diffs: list[str]) -> pd.DataFrame:
+    """Add `_ci_lo`/`_ci_hi` to every metric and difference; difference counts as `_diff_n`, NaN without pairs."""
+    for name in metrics + diffs:
+        lo, hi = t_interval(stats[f"{name}_mean"], stats[f"{name}_std"], stats[f"{name}_count"])
+        stats[f"{name}_ci_lo"], stats[f"{name}_ci_hi"] = lo, hi
+    for name in diffs:
+        stats[f"{name}_n"] = stats.pop(f"{name}_count").where(lambda c: c > 0)
+    ordered = [f"{m}_{s}" for m in metrics for s in ("mean", "std", "count", "ci_lo", "ci_hi")
+               + (("diff_mean", "diff_std", "diff_n", "diff_ci_lo", "diff_ci_hi") if f"{m}_diff" in diffs else ())]
+    return stats[ordered]
+
+
 def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    """One row per group of finished runs: its keys, `n_runs`, and `<m>_mean`, `<m>_std`, `<m>_count` per metric."""
+    """One row per group of finished runs: its keys, `n_runs`, and per metric `<m>_mean`, `<m>_std`, `<m>_count`,
+    `<m>_ci_lo`, `<m>_ci_hi`; for utility metrics of private groups the same of the paired difference
+    (`<m>_diff_mean`, `_diff_std`, `_diff_n`, `_diff_ci_lo`, `_diff_ci_hi`)."""
     done = normalise_unused(runs[runs["status"] == FINISHED])
     keys = group_keys(done)
     done = drop_repeats(done, keys)
+    diffs = paired_differences(done, [m for m in metrics if m not in BUDGETS])
     info = [c for c in INFO_COLUMNS if c in done]
-    table = done[keys + metrics + info].copy()
+    table = pd.concat([done[keys + metrics + info], diffs], axis=1)
     # groupby drops NaN keys unless asked not to; `none` has epsilon NaN and must stay a group
     for key in keys:
         table[key] = table[key].astype(object).where(table[key].notna(), None)
     grouped = table.groupby(keys, dropna=False, sort=False) if keys else table.groupby(np.zeros(len(table)))
-    stats = grouped[metrics].agg(["mean", "std", "count"]) if metrics else pd.DataFrame(index=grouped.size().index)
-    stats.columns = [f"{m}_{s}" for m, s in stats.columns] if metrics else []
+    values = metrics + list(diffs.columns)
+    stats = grouped[values].agg(["mean", "std", "count"]) if values else pd.DataFrame(index=grouped.size().index)
+    stats.columns = [f"{m}_{s}" for m, s in stats.columns] if values else []
+    stats = _with_intervals(stats, metrics, list(diffs.columns))
     stats.insert(0, N_RUNS, grouped.size())
     for col in info:
         stats.insert(0, col, grouped[col].first())
+    _warn_few_seeds(stats[N_RUNS])
+    if len(diffs.columns):
+        _warn_unpaired(stats, list(diffs.columns), stats.index.get_level_values(PRIVACY_NAME) != NONPRIVATE)
     summary = stats.reset_index(drop=not keys)
     summary = summary.rename(columns={k: label(k) for k in keys})
     return sort_summary(summary, [label(k) for k in keys])

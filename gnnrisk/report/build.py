@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from gnnrisk.errors import DataError
-from gnnrisk.report.aggregate import aggregate
+from gnnrisk.errors import DataError, GnnriskError
+from gnnrisk.report.aggregate import BUDGETS, aggregate
 from gnnrisk.report.collect import FINISHED, ReportWarning, collect_runs, numeric_metrics, partially_reported
 from gnnrisk.report.plots import plot_metric_vs_x, plot_pareto
-from gnnrisk.report.tables import key_columns, write_tables
+from gnnrisk.report.tables import key_columns, summary_metrics, write_tables
+from gnnrisk.report.writeup import write_into
 
 DEFAULT_METRICS = ("test_acc", "test_auroc", "test_auroc_true")
 EPSILON = "epsilon"
+
 
 
 @dataclass
@@ -65,11 +67,12 @@ def choose_metrics(requested: list[str] | None, available: list[str], problems: 
 
 def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None, metrics: list[str] | None = None,
                 x: str | None = None, pareto_x: str | None = None, pareto_y: str | None = None,
-                pareto_sense: tuple[str | None, str | None] = (None, None)) -> Report:
+                pareto_sense: tuple[str | None, str | None] = (None, None), into: str | Path | None = None) -> Report:
     """Report on every run under `sweep_dir` into `out_dir` (default SWEEP_DIR/report).
 
     `None` for `metrics`, `x`, `pareto_x`, `pareto_y` means "the default, where the data allows it";
     a name given explicitly that the runs do not have is a problem (the rest is still produced).
+    `into`: a Markdown write-up whose marked regions get summary.md and paired.md (a problem if it cannot).
     """
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
@@ -86,7 +89,7 @@ def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None, metric
         available = numeric_metrics(finished) if len(finished) else []
         chosen = choose_metrics(metrics, available, report.problems)
         axes = [a for a in (x, pareto_x, pareto_y) if a is not None and a in available]
-        extra = [EPSILON] if EPSILON in available and finished[EPSILON].notna().any() else []
+        extra = [b for b in BUDGETS if b in available and finished[b].notna().any()]  # the spent budget
         summary_metrics = list(dict.fromkeys(extra + chosen + axes))
         _warn_differing_metrics(runs, summary_metrics)
         if len(finished):
@@ -97,6 +100,8 @@ def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None, metric
         report.written += write_tables(runs, report.summary, out_dir)
         if report.summary is not None:
             report.written += _plots(report, chosen, x, pareto_x, pareto_y, pareto_sense, out_dir)
+        if into is not None:
+            report.written += _write_into(report, Path(into))
     report.notes += [str(w.message) for w in caught if issubclass(w.category, ReportWarning)]
     return report
 
@@ -125,10 +130,20 @@ def _plots(report: Report, chosen: list[str], x: str | None, pareto_x: str | Non
     return written
 
 
+def _write_into(report: Report, path: Path) -> list[Path]:
+    """Put this report's summary.md and paired.md into the marked regions of `path`; a problem if it cannot."""
+    tables = {p.stem: p.read_text() for p in report.written if p.suffix == ".md"}
+    try:
+        return [write_into(path, tables)]
+    except GnnriskError as err:
+        report.problems.append(str(err))
+        return []
+
+
 def _choices(report: Report) -> str:
     """What an axis may be: the metrics with values, and the numeric group keys."""
     summary = report.summary
-    names = [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean") and summary[c].notna().any()]
+    names = [m for m in summary_metrics(summary) if summary[f"{m}_mean"].notna().any()]
     keys = [k for k in key_columns(summary) if pd.to_numeric(summary[k], errors="coerce").notna().any()]
     runs = report.runs[report.runs["status"] == FINISHED]
     others = [m for m in numeric_metrics(runs) if runs[m].notna().any() and m not in names]

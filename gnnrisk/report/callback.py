@@ -17,19 +17,23 @@ log = logging.getLogger(__name__)
 
 
 class ReportOnMultirunEnd(Callback):
-    """At the end of a multirun: tables and plots of every run in `hydra.sweep.dir`, table printed."""
+    """At the end of a multirun: tables and plots of every run in `hydra.sweep.dir`, tables printed.
+
+    `into`: a Markdown write-up whose marked regions are rewritten with summary.md and paired.md (`--into`).
+    """
 
     def __init__(self, metrics: Sequence[str] | None = None, x: str | None = None, pareto_x: str | None = None,
-                 pareto_y: str | None = None, pareto_sense: str = "auto,auto", out: str | None = None):
+                 pareto_y: str | None = None, pareto_sense: str = "auto,auto", out: str | None = None,
+                 into: str | None = None):
         self.metrics = list(metrics) if metrics is not None else None
-        self.x, self.pareto_x, self.pareto_y, self.out = x, pareto_x, pareto_y, out
+        self.x, self.pareto_x, self.pareto_y, self.out, self.into = x, pareto_x, pareto_y, out, into
         self.pareto_sense = parse_sense(pareto_sense)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        """Write the report into SWEEP_DIR/report (or `out`) and print the grouped table."""
+        """Write the report into SWEEP_DIR/report (or `out`), its tables into `into` if given, and print them."""
         try:
             report = make_report(config.hydra.sweep.dir, self.out, self.metrics, self.x, self.pareto_x,
-                                 self.pareto_y, self.pareto_sense)
+                                 self.pareto_y, self.pareto_sense, self.into)
         except GnnriskError as err:
             log.error("report: %s", err)
             return

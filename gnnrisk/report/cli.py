@@ -8,10 +8,11 @@ import sys
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from gnnrisk.errors import GnnriskError
 from gnnrisk.report.build import Report, make_report
-from gnnrisk.report.tables import display_table, failed_runs
+from gnnrisk.report.tables import PAIRED_TITLE, SUMMARY_TITLE, display_table, failed_runs, paired_table
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -42,20 +43,31 @@ def parser() -> argparse.ArgumentParser:
                    help="which direction is better on the Pareto x,y axes, e.g. min,max (default: auto)")
     p.add_argument("--out", default=None, help="output folder (default: SWEEP_DIR/report)")
     p.add_argument("--digits", type=int, default=3, help="decimals in the printed table")
+    p.add_argument("--into", default=None, metavar="PATH.md",
+                   help="a Markdown write-up: rewrite the lines between its <!-- gnnrisk-report:summary:begin --> "
+                        "and <!-- gnnrisk-report:summary:end --> markers with summary.md, and those between the "
+                        ":paired: markers with paired.md; the rest of the file is kept as it is")
     return p
 
 
+def _print_table(console: Console, shown: pd.DataFrame, title: str) -> None:
+    """A table of text cells, keys left-aligned and numbers right-aligned (cells are not rich markup)."""
+    table = Table(title=Text(title), show_header=True)
+    n_keys = list(shown.columns).index("n")
+    for i, col in enumerate(shown.columns):
+        table.add_column(Text(col), justify="left" if i < n_keys else "right")
+    for row in shown.itertuples(index=False):
+        table.add_row(*(Text(str(cell)) for cell in row))
+    console.print(table)
+
+
 def print_report(report: Report, console: Console, errors: Console, digits: int = 3) -> None:
-    """The grouped table, the failed runs, the files written, and any notes or problems."""
+    """The grouped table, the paired differences, the failed runs, the files written, and any notes or problems."""
     if report.summary is not None and not report.summary.empty:
-        shown = display_table(report.summary, digits)
-        table = Table(title="mean ± std (ddof=1) over seeds", show_header=True)
-        for col in shown.columns:
-            table.add_column(col, justify="left" if col in shown.columns[: list(shown.columns).index("n")]
-                             else "right")
-        for row in shown.itertuples(index=False):
-            table.add_row(*map(str, row))
-        console.print(table)
+        _print_table(console, display_table(report.summary, digits), SUMMARY_TITLE)
+        paired = paired_table(report.summary, digits)
+        if paired is not None:
+            _print_table(console, paired, PAIRED_TITLE)
     bad = failed_runs(report.runs)
     if len(bad):
         table = Table(title=f"{len(bad)} run(s) failed or did not finish", show_header=True)
@@ -79,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=160)
     try:
         report = make_report(args.sweep_dir, args.out, args.metrics, args.x, args.pareto_x, args.pareto_y,
-                             args.pareto_sense)
+                             args.pareto_sense, args.into)
     except GnnriskError as err:
         print(f"gnnrisk-report: error: {err}", file=sys.stderr)
         return EXIT_ERROR

@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from gnnrisk.report.aggregate import INFO_COLUMNS  # noqa: E402
-from gnnrisk.report.tables import key_columns, key_text  # noqa: E402
+from gnnrisk.report.tables import LEVEL, key_columns, key_text  # noqa: E402
 
 FORMATS = ("png", "pdf")
 # Name parts of metrics where smaller is better (a budget spent, a disparity, a cost, an attack's success).
@@ -44,10 +44,20 @@ def column_of(summary: pd.DataFrame, name: str) -> pd.Series | None:
     return None
 
 
-def std_of(summary: pd.DataFrame, name: str) -> np.ndarray:
-    """The group std of a metric (0 where undefined or for a key)."""
-    col = f"{name}_std"
-    return summary[col].fillna(0.0).to_numpy(float) if col in summary else np.zeros(len(summary))
+def interval_of(summary: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The t-interval of a metric's group mean as (lo, hi); the mean itself where undefined (n < 2) or for a key."""
+    mean = column_of(summary, name).to_numpy(float)
+    if f"{name}_ci_lo" not in summary:
+        return mean, mean
+    lo, hi = summary[f"{name}_ci_lo"].to_numpy(float), summary[f"{name}_ci_hi"].to_numpy(float)
+    return np.where(np.isnan(lo), mean, lo), np.where(np.isnan(hi), mean, hi)
+
+
+def error_of(summary: pd.DataFrame, name: str) -> np.ndarray:
+    """Asymmetric error bars (below, above the mean) that span the t-interval."""
+    mean = column_of(summary, name).to_numpy(float)
+    lo, hi = interval_of(summary, name)
+    return np.vstack([mean - lo, hi - mean])
 
 
 def series_keys(summary: pd.DataFrame, x: str) -> list[str]:
@@ -82,68 +92,117 @@ def _save(fig: plt.Figure, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
-def _reference_lines(ax: plt.Axes, summary: pd.DataFrame, ref: pd.Series, metric: str, labels: pd.Series) -> None:
-    """Rows without an x value (the non-private runs) as horizontal lines with a ±std band."""
-    y, s = summary[f"{metric}_mean"].to_numpy(float), std_of(summary, metric)
-    for i, idx in enumerate(np.flatnonzero(ref.to_numpy())):
+def _reference_lines(ax: plt.Axes, summary: pd.DataFrame, ref: np.ndarray, metric: str, labels: pd.Series) -> None:
+    """Rows without an x value (the non-private runs) as dashed horizontal lines with their t-interval as a band."""
+    y = summary[f"{metric}_mean"].to_numpy(float)
+    lo, hi = interval_of(summary, metric)
+    for i, idx in enumerate(np.flatnonzero(ref)):
         color = f"C{(i + 5) % 10}"
         ax.axhline(y[idx], color=color, linestyle="--", linewidth=1.2, label=f"{labels.iloc[idx]} (no DP)")
-        ax.axhspan(y[idx] - s[idx], y[idx] + s[idx], color=color, alpha=0.12, linewidth=0)
+        ax.axhspan(lo[idx], hi[idx], color=color, alpha=0.12, linewidth=0)
+
+
+def _log_x(ax: plt.Axes, xs: np.ndarray) -> None:
+    """A log x axis with plain-number ticks when every x is positive."""
+    if len(xs) and (xs > 0).all():
+        ax.set_xscale("log")
+        _ticks_at(ax, xs)
 
 
 def plot_metric_vs_x(summary: pd.DataFrame, metric: str, x: str, out_dir: Path) -> list[Path]:
-    """`metric` against `x` (default: the spent epsilon), one line per mechanism/model, std error bars."""
+    """`metric` against `x` (default: the spent epsilon), one line per mechanism/model, t-interval bands."""
     xs = column_of(summary, x)
     keys = series_keys(summary, x)
     labels = row_labels(summary, keys)
+    lo, hi = interval_of(summary, metric)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     has_x = xs.notna() & summary[f"{metric}_mean"].notna()
     for i, name in enumerate(dict.fromkeys(labels[has_x])):
-        rows = summary[has_x & (labels == name)].assign(_x=xs).sort_values("_x")
-        ax.errorbar(rows["_x"], rows[f"{metric}_mean"], yerr=std_of(rows, metric), marker="o", capsize=3,
-                    color=f"C{i % 10}", label=name)
-    _reference_lines(ax, summary, xs.isna() & summary[f"{metric}_mean"].notna(), metric, labels)
+        rows = np.flatnonzero((has_x & (labels == name)).to_numpy())
+        rows = rows[np.argsort(xs.to_numpy(float)[rows], kind="stable")]
+        line_x = xs.to_numpy(float)[rows]
+        ax.plot(line_x, summary[f"{metric}_mean"].to_numpy(float)[rows], marker="o", color=f"C{i % 10}",
+                label=name)
+        ax.fill_between(line_x, lo[rows], hi[rows], color=f"C{i % 10}", alpha=0.2, linewidth=0)
+    _reference_lines(ax, summary, (xs.isna() & summary[f"{metric}_mean"].notna()).to_numpy(), metric, labels)
     if metric.endswith("eps_lower") and x == "epsilon" and has_x.any():
         # a valid audit never crosses this line: the lower bound cannot exceed the spent budget
         grid = np.sort(xs[has_x].to_numpy(float))
         ax.plot(grid, grid, color="k", linewidth=1, label="eps_lower = epsilon")
-    if has_x.any() and (xs[has_x] > 0).all():
-        ax.set_xscale("log")
-        _ticks_at(ax, xs[has_x].to_numpy(float))
+    _log_x(ax, xs[has_x].to_numpy(float))
     ax.set_xlabel(x)
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} vs {x} (mean ± std over seeds)")
+    ax.set_ylabel(f"{metric} (mean, band: {LEVEL} t-interval)")
+    ax.set_title(f"{metric} vs {x}: mean and {LEVEL} t-interval over seeds")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, out_dir, f"{metric}_vs_{x}")
 
 
-def plot_pareto(summary: pd.DataFrame, x: str, y: str, out_dir: Path, x_sense: str | None = None,
-                y_sense: str | None = None) -> list[Path]:
-    """`y` against `x` for every group (coloured by mechanism/model), the Pareto front (best trade-offs) joined."""
-    x_sense, y_sense = x_sense or sense_of(x), y_sense or sense_of(y)
-    xs, ys = column_of(summary, x), column_of(summary, y)
+def unit_masks(summary: pd.DataFrame) -> dict[str | None, np.ndarray]:
+    """Rows by privacy unit when the sweep has several (edge and node epsilons are not comparable), else all
+    rows under None; with several units, rows without one (non-private) are a class of their own (None)."""
+    units = summary["privacy_unit"] if "privacy_unit" in summary else pd.Series([None] * len(summary))
+    named = sorted({u for u in units if isinstance(u, str)})
+    if len(named) < 2:
+        return {None: np.ones(len(summary), bool)}
+    masks = {u: (units == u).to_numpy() for u in named}
+    rest = ~np.logical_or.reduce(list(masks.values()))
+    return masks | ({None: rest} if rest.any() else {})
+
+
+def pareto_fronts(summary: pd.DataFrame, x: str, y: str, x_sense: str = "min",
+                  y_sense: str = "max") -> dict[str | None, np.ndarray]:
+    """Row positions of each privacy unit's Pareto front (see `unit_masks`), sorted by x, for the units with
+    groups that have both x and y; groups without (e.g. non-private ones when x is epsilon) are on no front."""
+    px, py = column_of(summary, x).to_numpy(float), column_of(summary, y).to_numpy(float)
+    ok = ~np.isnan(px) & ~np.isnan(py)
+    fronts = {}
+    for unit, mask in unit_masks(summary).items():
+        rows = np.flatnonzero(ok & mask)
+        if len(rows):
+            front = rows[pareto_front(px[rows], py[rows], x_sense, y_sense)]
+            fronts[unit] = front[np.argsort(px[front], kind="stable")]
+    return fronts
+
+
+def _pareto_panel(ax: plt.Axes, summary: pd.DataFrame, x: str, y: str, rows: np.ndarray, front: np.ndarray,
+                  colors: dict[str, str]) -> None:
+    """One panel: the groups `rows` with t-interval error bars, their front joined, the non-private references."""
+    px, py = column_of(summary, x).to_numpy(float), column_of(summary, y).to_numpy(float)
     labels = row_labels(summary, series_keys(summary, x))
-    ok = (xs.notna() & ys.notna()).to_numpy()
-    px, py = xs.to_numpy(float), ys.to_numpy(float)
-    xerr, yerr = std_of(summary, x), std_of(summary, y)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for i, name in enumerate(dict.fromkeys(labels[ok])):
-        m = ok & (labels == name).to_numpy()
-        ax.errorbar(px[m], py[m], xerr=xerr[m], yerr=yerr[m], fmt="o", color=f"C{i % 10}", capsize=2,
+    xerr, yerr = error_of(summary, x), error_of(summary, y)
+    for name in dict.fromkeys(labels.iloc[rows]):
+        m = rows[(labels.iloc[rows] == name).to_numpy()]
+        ax.errorbar(px[m], py[m], xerr=xerr[:, m], yerr=yerr[:, m], fmt="o", color=colors[name], capsize=2,
                     label=name)
-    front = np.flatnonzero(ok)[pareto_front(px[ok], py[ok], x_sense, y_sense)]
-    front = front[np.argsort(px[front])]
     ax.plot(px[front], py[front], "o-", color="C3", markerfacecolor="none", markersize=11, linewidth=1.5,
             label="Pareto front")
     if f"{y}_mean" in summary:
-        _reference_lines(ax, summary, pd.Series(~ok & ys.notna().to_numpy()), y, labels)
-    if ok.any() and (px[ok] > 0).all() and x == "epsilon":
-        ax.set_xscale("log")
-        _ticks_at(ax, px[ok])
-    ax.set_xlabel(f"{x} ({'lower' if x_sense == 'min' else 'higher'} is better)")
-    ax.set_ylabel(f"{y} ({'lower' if y_sense == 'min' else 'higher'} is better)")
-    ax.set_title(f"Pareto front: {y} vs {x} (group means ± std)")
+        _reference_lines(ax, summary, np.isnan(px) & ~np.isnan(py), y, labels)
+    if x == "epsilon":
+        _log_x(ax, px[rows])
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def plot_pareto(summary: pd.DataFrame, x: str, y: str, out_dir: Path, x_sense: str | None = None,
+                y_sense: str | None = None) -> list[Path]:
+    """`y` against `x` for every group (coloured by mechanism/model) with the Pareto front (best trade-offs) joined;
+    one panel and front per privacy unit when the sweep has several."""
+    x_sense, y_sense = x_sense or sense_of(x), y_sense or sense_of(y)
+    fronts = pareto_fronts(summary, x, y, x_sense, y_sense) or {None: np.zeros(0, int)}
+    masks = unit_masks(summary)
+    ok = (column_of(summary, x).notna() & column_of(summary, y).notna()).to_numpy()
+    labels = row_labels(summary, series_keys(summary, x))
+    colors = {name: f"C{i % 10}" for i, name in enumerate(dict.fromkeys(labels[ok]))}
+    fig, axes = plt.subplots(1, len(fronts), figsize=(6.4 * len(fronts), 4.4), sharey=True, squeeze=False)
+    for ax, (unit, front) in zip(axes[0], fronts.items()):
+        _pareto_panel(ax, summary, x, y, np.flatnonzero(ok & masks.get(unit, ok)), front, colors)
+        ax.set_xlabel(f"{x} ({'lower' if x_sense == 'min' else 'higher'} is better)")
+        if len(fronts) > 1:
+            ax.set_title(f"{unit}-level DP" if unit else "no privacy unit")
+    axes[0][0].set_ylabel(f"{y} ({'lower' if y_sense == 'min' else 'higher'} is better)")
+    per_unit = " per privacy unit" if len(fronts) > 1 else ""
+    fig.suptitle(f"Pareto front{per_unit}: {y} vs {x} (group means, error bars: {LEVEL} t-interval over seeds)",
+                 fontsize=10)
     return _save(fig, out_dir, f"pareto_{x}_{y}")

@@ -1,4 +1,4 @@
-"""Result tables: all runs as CSV; the grouped summary as CSV, Markdown and LaTeX (booktabs)."""
+"""Result tables: all runs as CSV; the grouped summary and the paired differences as CSV, Markdown and LaTeX."""
 
 from __future__ import annotations
 
@@ -7,13 +7,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from gnnrisk.report.aggregate import N_RUNS
+from gnnrisk.report.aggregate import BUDGETS, CI_LEVEL, N_RUNS, NONPRIVATE, PRIVACY_NAME, label
 from gnnrisk.report.collect import FAILED, INCOMPLETE
 from gnnrisk.utils.files import write_text_atomic
 
 MISSING = "–"
 # Privacy budgets are shown rounded up: a table must never show less than what a mechanism spent.
-ROUND_UP = ("epsilon", "delta")
+ROUND_UP = BUDGETS
+LEVEL = f"{CI_LEVEL:.0%}"
+SUMMARY_TITLE = f"mean ± std (ddof=1) over seeds [{LEVEL} Student-t CI of the mean]; std unbiased; n = seeds"
+PAIRED_TITLE = (f"paired difference to the non-private run of the same model and seed (private − none): "
+                f"mean [{LEVEL} t-interval]; * = interval excludes 0; n = pairs")
+# pdflatex without extra packages knows ± but not these; LaTeX comments start at %
+LATEX_TEXT = {"Δ": r"$\Delta$", "−": "$-$"}
+LATEX_CAPTION = str.maketrans({c: "\\" + c for c in "%&#_$"})
+PAIRED_FILES = ("paired.csv", "paired.md", "paired.tex")
 
 
 def key_columns(summary: pd.DataFrame) -> list[str]:
@@ -22,8 +30,13 @@ def key_columns(summary: pd.DataFrame) -> list[str]:
 
 
 def summary_metrics(summary: pd.DataFrame) -> list[str]:
-    """The metrics the summary holds, in column order."""
-    return [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean")]
+    """The metrics the summary holds, in column order (each has a `<m>_count`; differences have `_diff_n`)."""
+    return [c[: -len("_count")] for c in summary.columns if c.endswith("_count")]
+
+
+def paired_metrics(summary: pd.DataFrame) -> list[str]:
+    """The metrics with a paired difference to the non-private reference."""
+    return [m for m in summary_metrics(summary) if f"{m}_diff_mean" in summary]
 
 
 def key_text(value: object) -> str:
@@ -44,14 +57,73 @@ def mean_std_text(mean: float, std: float, digits: int, round_up: bool = False) 
     return f"{mean:.{digits}f}" if pd.isna(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def interval_text(lo: float, hi: float, spec: str) -> str:
+    """` [lo, hi]` in the number format `spec`; empty when the interval is undefined (n < 2)."""
+    return "" if pd.isna(lo) or pd.isna(hi) else f" [{lo:{spec}}, {hi:{spec}}]"
+
+
+def estimate_text(mean: float, std: float, lo: float, hi: float, digits: int) -> str:
+    """`mean ± std [lo, hi]`: the group mean, its unbiased std over seeds and the t-interval of the mean."""
+    if pd.isna(mean):
+        return MISSING
+    return mean_std_text(mean, std, digits) + interval_text(lo, hi, f".{digits}f")
+
+
+def budget_text(mean: float, std: float, digits: int) -> str:
+    """A spent budget: the mean rounded up, `± std` only when the runs spent different amounts.
+
+    Budgets below 0.1 (a delta) keep two significant digits, rounded up: 2.1e-05, never 0.000.
+    """
+    if not pd.isna(mean) and 0 < mean < 0.1:
+        scale = 10 ** (math.floor(math.log10(mean)) - 1)
+        return f"{math.ceil(mean / scale - 1e-9) * scale:.1e}"
+    return mean_std_text(mean, std if std > 0 else float("nan"), digits, round_up=True)
+
+
+def difference_text(mean: float, lo: float, hi: float, digits: int) -> str:
+    """`Δ [lo, hi]` signed, with `*` when the interval excludes 0; a dash without pairs."""
+    if pd.isna(mean):
+        return MISSING
+    excludes_zero = lo > 0 or hi < 0  # False for NaN bounds (one pair: no interval)
+    return f"{mean:+.{digits}f}" + interval_text(lo, hi, f"+.{digits}f") + ("*" if excludes_zero else "")
+
+
 def display_table(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """The summary as text cells: keys, n, and one `mean ± std` column per metric."""
+    """The summary as text cells: keys, n, and one `mean ± std [lo, hi]` column per metric (budgets: mean)."""
     out = pd.DataFrame({k: summary[k].map(key_text) for k in key_columns(summary)}, index=summary.index)
     out["n"] = summary[N_RUNS].astype(int).astype(str)
     for m in summary_metrics(summary):
-        out[m] = [mean_std_text(a, b, digits, m in ROUND_UP)
-                  for a, b in zip(summary[f"{m}_mean"], summary[f"{m}_std"])]
+        cols = [summary[f"{m}_{s}"] for s in ("mean", "std", "ci_lo", "ci_hi")]
+        out[m] = [budget_text(a, b, digits) if m in ROUND_UP else estimate_text(a, b, lo, hi, digits)
+                  for a, b, lo, hi in zip(*cols)]
     return out
+
+
+def private_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary rows of private groups (all rows when the mechanism does not vary)."""
+    name = label(PRIVACY_NAME)
+    return summary[summary[name] != NONPRIVATE] if name in summary else summary
+
+
+def paired_table(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame | None:
+    """Private groups as text cells: keys, n = pairs, `Δ <m>` = `Δ [lo, hi]` per metric; None when nothing pairs."""
+    names = paired_metrics(summary)
+    if not names:
+        return None
+    rows = private_rows(summary)
+    out = pd.DataFrame({k: rows[k].map(key_text) for k in key_columns(summary)}, index=rows.index)
+    out["n"] = rows[[f"{m}_diff_n" for m in names]].max(axis=1).fillna(0).astype(int).astype(str)
+    for m in names:
+        cols = [rows[f"{m}_diff_{s}"] for s in ("mean", "ci_lo", "ci_hi")]
+        out[f"Δ {m}"] = [difference_text(a, lo, hi, digits) for a, lo, hi in zip(*cols)]
+    return out
+
+
+def paired_csv(summary: pd.DataFrame) -> pd.DataFrame:
+    """The private groups' keys and the numbers of their paired differences."""
+    diffs = [f"{m}_diff_{s}" for m in paired_metrics(summary)
+             for s in ("mean", "std", "n", "ci_lo", "ci_hi")]
+    return private_rows(summary)[key_columns(summary) + diffs]
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -63,12 +135,20 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_latex(table: pd.DataFrame, caption: str) -> str:
+def to_latex(table: pd.DataFrame, caption: str, tex_label: str = "tab:gnnrisk-summary") -> str:
     """A LaTeX booktabs table (\\toprule, \\midrule, \\bottomrule) of text cells, special characters escaped."""
     n_keys = list(table.columns).index("n")
     fmt = "l" * n_keys + "r" * (table.shape[1] - n_keys)
-    return table.to_latex(index=False, escape=True, column_format=fmt, caption=caption,
-                          label="tab:gnnrisk-summary")
+    text = table.to_latex(index=False, escape=True, column_format=fmt, caption=caption.translate(LATEX_CAPTION),
+                          label=tex_label)
+    for char, latex in LATEX_TEXT.items():
+        text = text.replace(char, latex)
+    return text
+
+
+def as_caption(title: str) -> str:
+    """A table title as a caption sentence."""
+    return title[0].upper() + title[1:] + "."
 
 
 def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -77,23 +157,32 @@ def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return bad[["run", "status", "error_type", "error"]].reset_index(drop=True)
 
 
+def _write_or_remove(path: Path, text: str | None) -> list[Path]:
+    """Write `text` to `path`, or remove a stale `path` when there is nothing to write; the paths written."""
+    if text is None:
+        path.unlink(missing_ok=True)
+        return []
+    return [write_text_atomic(path, text)]
+
+
 def write_tables(runs: pd.DataFrame, summary: pd.DataFrame | None, out_dir: Path,
                  digits: int = 3) -> list[Path]:
-    """Write runs.csv, failed.csv (if any), summary.csv/.md/.tex (if any group); return the paths."""
-    written = [out_dir / "runs.csv"]
-    write_text_atomic(written[-1], runs.to_csv(index=False))
+    """Write runs.csv, failed.csv (if any), summary.csv/.md/.tex (if any group), paired.csv/.md/.tex (if any
+    private group has a non-private reference); return the paths."""
+    written = [write_text_atomic(out_dir / "runs.csv", runs.to_csv(index=False))]
     bad = failed_runs(runs)
-    failed_path = out_dir / "failed.csv"
-    if len(bad):
-        write_text_atomic(failed_path, bad.to_csv(index=False))
-        written.append(failed_path)
-    else:
-        failed_path.unlink(missing_ok=True)
-    if summary is None or summary.empty:
-        return written
-    table = display_table(summary, digits)
-    caption = "Mean ± unbiased std (ddof=1) over seeds; n = runs per row."
-    for name, text in (("summary.csv", summary.to_csv(index=False)), ("summary.md", to_markdown(table)),
-                       ("summary.tex", to_latex(table, caption))):
-        written.append(write_text_atomic(out_dir / name, text))
+    written += _write_or_remove(out_dir / "failed.csv", bad.to_csv(index=False) if len(bad) else None)
+    has_summary = summary is not None and not summary.empty
+    paired = paired_table(summary, digits) if has_summary else None
+    if has_summary:
+        table = display_table(summary, digits)
+        for name, text in (("summary.csv", summary.to_csv(index=False)), ("summary.md", to_markdown(table)),
+                           ("summary.tex", to_latex(table, as_caption(SUMMARY_TITLE)))):
+            written.append(write_text_atomic(out_dir / name, text))
+    texts: dict[str, str | None] = dict.fromkeys(PAIRED_FILES)
+    if paired is not None:
+        texts = {"paired.csv": paired_csv(summary).to_csv(index=False), "paired.md": to_markdown(paired),
+                 "paired.tex": to_latex(paired, as_caption(PAIRED_TITLE), "tab:gnnrisk-paired")}
+    for name, text in texts.items():
+        written += _write_or_remove(out_dir / name, text)
     return written

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from gnnrisk.errors import check_choice, check_number
+from gnnrisk.models.full_batch import full_graph_forward
 from gnnrisk.train.sampler import make_node_loader
 
 MONITORS = ("val_loss", "val_acc")
@@ -43,10 +45,10 @@ def validate_train_cfg(cfg: DictConfig) -> None:
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, data: Data) -> Tensor:
-    """Full-graph inference in eval mode."""
+def predict_logits(model: nn.Module, data: Data, forward: Callable[[], Tensor] | None = None) -> Tensor:
+    """Full-graph inference in eval mode (through `forward`, a prepared full-graph pass, when given)."""
     model.eval()
-    return model(data.x, data.edge_index)
+    return (forward or full_graph_forward(model, data.x, data.edge_index))()
 
 
 def predict_proba(model: nn.Module, data: Data) -> Tensor:
@@ -54,9 +56,10 @@ def predict_proba(model: nn.Module, data: Data) -> Tensor:
     return predict_logits(model, data).softmax(dim=-1)
 
 
-def _validation_score(model: nn.Module, data: Data, monitor: str) -> tuple[float, dict[str, float]]:
+def _validation_score(model: nn.Module, data: Data, monitor: str,
+                      forward: Callable[[], Tensor]) -> tuple[float, dict[str, float]]:
     """Score to minimise for early stopping, plus the values logged in the history."""
-    logits = predict_logits(model, data)
+    logits = predict_logits(model, data, forward)
     m = data.val_mask
     loss = float(F.cross_entropy(logits[m], data.y[m]))
     acc = float((logits[m].argmax(-1) == data.y[m]).float().mean())
@@ -71,6 +74,7 @@ def fit(model: nn.Module, data: Data, cfg: DictConfig, seed: int) -> FitResult:
     if cfg.batch_size is not None:
         loader = make_node_loader(data, data.train_mask.nonzero().flatten().cpu(), cfg.num_neighbors,
                                   int(cfg.batch_size), shuffle=True, seed=seed)
+    forward = full_graph_forward(model, data.x, data.edge_index)  # one prepared graph for every epoch
     best_score, best_epoch, best_state, waited = float("inf"), 0, None, 0
     history: list[dict[str, float]] = []
     start = time.perf_counter()
@@ -79,7 +83,7 @@ def fit(model: nn.Module, data: Data, cfg: DictConfig, seed: int) -> FitResult:
         model.train()
         if loader is None:
             optimizer.zero_grad()
-            out = model(data.x, data.edge_index)
+            out = forward()
             loss = F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
             loss.backward()
             optimizer.step()
@@ -96,7 +100,7 @@ def fit(model: nn.Module, data: Data, cfg: DictConfig, seed: int) -> FitResult:
                 total += loss.item() * batch.batch_size
                 count += batch.batch_size
             train_loss = total / max(count, 1)
-        score, logged = _validation_score(model, data, cfg.monitor)
+        score, logged = _validation_score(model, data, cfg.monitor, forward)
         history.append({"epoch": epoch, "train_loss": train_loss, **logged})
         if score < best_score:
             best_score, best_epoch, waited = score, epoch, 0

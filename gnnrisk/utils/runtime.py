@@ -1,8 +1,10 @@
-"""Seeding and device selection, so that the same config and seed give the same numbers."""
+"""Seeding, device and thread selection, so that the same config and seed give the same numbers, fast."""
 
 from __future__ import annotations
 
+import os
 import random
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,3 +29,46 @@ def resolve_device(name: str) -> torch.device:
             raise ConfigError("device", name, "CUDA is not available here; use auto or cpu")
         return torch.device(name)
     raise ConfigError("device", name, "expected auto, cpu, cuda or cuda:N")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a Slurm allocation), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def concurrent_workers(launcher: Any) -> int:
+    """How many runs of this sweep share the machine: the joblib launcher's `n_jobs`, else 1."""
+    n_jobs = launcher.get("n_jobs") if launcher is not None else None
+    if n_jobs is None:
+        return 1
+    n_jobs = int(n_jobs)
+    return usable_cpus() if n_jobs < 0 else max(n_jobs, 1)
+
+
+def auto_threads(workers: int) -> int:
+    """Torch CPU threads for one run: its share of the CPUs, less those other processes keep busy.
+
+    Oversubscribed cores make OpenMP threads wait for each other: on a busy 2-core machine a small
+    run trained 8x slower with 2 threads than with 1 (experiments/perf/bench_threads.py).
+    """
+    cpus = usable_cpus()
+    try:
+        idle = cpus - int(round(os.getloadavg()[0]))
+    except OSError:
+        idle = cpus
+    return max(1, min(cpus // max(workers, 1), idle))
+
+
+def apply_threads(setting: Any, workers: int = 1) -> int:
+    """Set torch's CPU thread count from the `threads` setting (`auto` or a positive integer); return it."""
+    if setting == "auto":
+        threads = auto_threads(workers)
+    elif isinstance(setting, int) and not isinstance(setting, bool) and setting >= 1:
+        threads = setting
+    else:
+        raise ConfigError("threads", setting, "expected auto or an integer >= 1")
+    torch.set_num_threads(threads)
+    return threads

@@ -55,3 +55,27 @@ def fake_sweep(sweep: Path, rng: np.random.Generator) -> dict[tuple[str, float |
               error="privacy.epsilon=-1.0 is not allowed: expected a finite number > 0")
     write_run(sweep, "privacy=edgerand,privacy.epsilon=16,seed=0", config("edgerand", 16.0, 0))  # killed
     return truth
+
+
+JITTER = (0.004, -0.003, 0.001, -0.002, 0.0)   # small per-seed noise around a fixed private offset
+
+
+def paired_sweep(sweep: Path, offsets: dict[str, float], n_seeds: int = 5) -> dict[tuple[str, int], float]:
+    """Per model in `offsets`: `none` (crossed with epsilon {1, 4}: repeats) and `edgerand` at epsilon 1 over seeds.
+
+    none's test_auroc varies a lot between seeds (0.55 + 0.08 * seed); edgerand's is none's of the same model
+    and seed + the model's offset + JITTER[seed]. Returns none's test_auroc by (model, seed).
+    """
+    reference: dict[tuple[str, int], float] = {}
+    for model, offset in offsets.items():
+        for seed in range(n_seeds):
+            ref = reference[(model, seed)] = 0.55 + 0.08 * seed + (0.01 if model == "sage" else 0.0)
+            for eps in (1.0, 4.0):
+                write_run(sweep, f"model={model},privacy=none,privacy.epsilon={eps:g},seed={seed}",
+                          config("none", eps, seed, model),
+                          {"test_auroc": ref, "epsilon": None, "privacy_unit": None, "seed": seed})
+            write_run(sweep, f"model={model},privacy=edgerand,privacy.epsilon=1,seed={seed}",
+                      config("edgerand", 1.0, seed, model),
+                      {"test_auroc": ref + offset + JITTER[seed % len(JITTER)], "epsilon": 0.999,
+                       "privacy_unit": "edge", "seed": seed})
+    return reference

@@ -34,33 +34,44 @@ def _planned(experiment: str, *axes: str) -> int | None:
     return planned_jobs(cfg)
 
 
+def _blocks(cfg) -> list[dict]:
+    """The grid sweeper's blocks as plain dicts."""
+    return OmegaConf.to_container(cfg.hydra.sweeper.blocks)
+
+
 def test_quick_grid():
-    """quick: 4 mechanisms x 4 epsilons x 2 seeds = 32 jobs, a fixed sweep folder, both callbacks, small graph."""
+    """quick: (2 references + 3 mechanisms x 3 epsilons) x 5 seeds = 55 jobs, no duplicates, both callbacks."""
     cfg = _compose(experiment_override("quick"))
-    assert planned_jobs(cfg) == 32
+    assert cfg.hydra.sweeper._target_ == "hydra_plugins.gnnrisk_sweeper.grid_sweeper.GridSweeper"
+    assert planned_jobs(cfg) == 55
     assert cfg.hydra.sweep.dir == "outputs/quick"
     assert OmegaConf.to_container(cfg.hydra.sweep)["subdir"] == "${hydra.job.override_dirname}"
     assert set(cfg.hydra.callbacks) == {"progress", "report"}
-    assert cfg.model.name == "sage" and cfg.data.num_nodes == 1000
-    for name in cfg.hydra.sweeper.params.privacy.split(","):
-        assert name in MECHANISMS
+    assert cfg.model.name == "gcn" and cfg.data.num_nodes == 5000
+    blocks = _blocks(cfg)
+    assert blocks[0] == {"privacy": "none", "model": "gcn,mlp"}       # the references meet no epsilon axis
+    for block in blocks:
+        for name in block["privacy"].split(","):
+            assert name in MECHANISMS
 
 
 def test_command_line_axes_replace_the_experiment_axes():
-    """`seed=0,1,2` on the command line replaces quick's seed axis; a single value removes an axis."""
-    assert _planned("quick", "seed=0,1,2", "privacy=none", "privacy.epsilon=null") == 3
-    assert _planned("quick", "seed=0,1,2") == 48
+    """`seed=0,1,2` on the command line replaces quick's seed axis in every block; repeats run once."""
+    assert _planned("quick", "seed=0,1,2") == 33
+    # every block collapses onto the same non-private GCN run: each seed once
+    assert _planned("quick", "seed=0,1,2", "privacy=none", "privacy.epsilon=null", "model=gcn") == 3
 
 
-def test_tradeoff_blocks():
-    """tradeoff: epsilon {0.5..16} x 5 seeds per mechanism/model; the non-private block has no epsilon axis."""
-    assert _planned("tradeoff", "privacy=edgerand,lapgraph,gap_edp,gap_ndp", "model=gcn,sage") == 4 * 2 * 6 * 5
+def test_tradeoff_grid():
+    """tradeoff: epsilon {0.5..16} x 5 seeds per mechanism/model; the references have no epsilon axis."""
     cfg = _compose(experiment_override("tradeoff"))
-    assert [float(e) for e in cfg.hydra.sweeper.params["privacy.epsilon"].split(",")] == [0.5, 1, 2, 4, 8, 16]
-    assert _planned("tradeoff", "privacy=none", "privacy.epsilon=null", "model=gcn,sage,mlp") == 3 * 5
-    script = (CONFIG_DIR.parent / "experiments" / "tradeoff.sh").read_text()
-    for name in MECHANISMS:
-        assert name in script, f"mechanism {name} missing from the tradeoff grid"
+    blocks = _blocks(cfg)
+    eps = [float(e) for e in blocks[1]["privacy.epsilon"].split(",")]
+    assert eps == [0.5, 1, 2, 4, 8, 16]
+    assert "privacy.epsilon" not in blocks[0] and blocks[0]["privacy"] == "none"
+    assert planned_jobs(cfg) == (3 + 4 * 2 * 6 + 6 + 6) * 5
+    named = {name for block in blocks for name in block["privacy"].split(",")}
+    assert named == set(MECHANISMS), "every mechanism is in the paper grid"
 
 
 @pytest.mark.parametrize("preset, target, fields", [

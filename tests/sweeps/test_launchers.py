@@ -50,9 +50,9 @@ def test_progress_and_report_callbacks_survive_pickling(tmp_path: Path):
     from sweep_helpers import experiment_override
 
     sweep = tmp_path / "cb"
-    # command-line axes replace the experiment's: 2 non-private runs instead of the quick grid
+    # command-line axes replace the experiment's in every block: 2 non-private runs instead of the quick grid
     proc = run_sweep(sweep, experiment_override("quick"), "hydra/launcher=parallel", *TINY, "privacy=none",
-                     "privacy.epsilon=null", "seed=0,1")
+                     "privacy.epsilon=null", "model=gcn", "seed=0,1")
     text = proc.stdout + proc.stderr
     assert "[sweep] 2/2 done: 2 finished, 0 skipped, 0 failed" in text
     assert "mean ± std (ddof=1) over seeds" in text and (sweep / "report" / "summary.md").exists()

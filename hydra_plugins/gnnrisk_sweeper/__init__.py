@@ -1,0 +1,1 @@
+"""gnnrisk's Hydra plugins: the grid sweeper (`hydra/sweeper=grid`)."""
