@@ -16,6 +16,7 @@ SEED_KEY = CONFIG_PREFIX + "seed"
 # so a sweep that crosses `none` with an epsilon axis repeats the same run; those collapse into one group.
 PRIVACY_PARAMS = CONFIG_PREFIX + "privacy."
 PRIVACY_NAME = CONFIG_PREFIX + "privacy.name"
+EPSILON_KEY = CONFIG_PREFIX + "privacy.epsilon"
 # Config keys that never define a group: bookkeeping, not part of the experiment.
 IGNORED_KEYS = (SEED_KEY, CONFIG_PREFIX + "skip_finished")
 # Copies of the run's own groups inside a stage's config (`attack.target` interpolates privacy, model,
@@ -138,6 +139,29 @@ def paired_differences(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return diffs.reindex(runs.index).add_suffix("_diff")
 
 
+def rise_differences(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """`<m>_rise` per private run: its metric minus the same mechanism's at the next lower target epsilon
+    (same settings, same seed); NaN at a mechanism's lowest epsilon. Whether utility rises with epsilon."""
+    if EPSILON_KEY not in runs or PRIVACY_NAME not in runs or SEED_KEY not in runs or not metrics:
+        return pd.DataFrame(index=runs.index)
+    private = runs[runs[PRIVACY_NAME] != NONPRIVATE]
+    if private.empty:
+        return pd.DataFrame(index=runs.index)
+    eps = pd.to_numeric(private[EPSILON_KEY], errors="coerce")
+    same = [c for c in pair_columns(private) if c != SEED_KEY] + [
+        c for c in config_columns(private) if c.startswith(PRIVACY_PARAMS) and c != EPSILON_KEY]
+    group = as_text(private[same]).agg(_KEY_SEP.join, axis=1) if same else pd.Series("", index=private.index)
+    levels = pd.DataFrame({"group": group, "eps": eps}).drop_duplicates().sort_values(["group", "eps"])
+    levels["previous"] = levels.groupby("group")["eps"].shift(1)
+    previous = pd.DataFrame({"group": group, "eps": eps}).merge(levels, on=["group", "eps"], how="left")["previous"]
+    seed = as_text(private[[SEED_KEY]])[SEED_KEY]
+    key = group + _KEY_SEP + eps.map(repr) + _KEY_SEP + seed
+    wanted = group + _KEY_SEP + pd.Series(previous.to_numpy(), index=private.index).map(repr) + _KEY_SEP + seed
+    values = private[metrics].astype(float).set_index(key)
+    rises = private[metrics].astype(float) - values.reindex(wanted).to_numpy(float)
+    return rises.reindex(runs.index).add_suffix("_rise")
+
+
 def _warn_few_seeds(sizes: pd.Series) -> None:
     """Warn when some groups have too few seeds for a useful interval."""
     few = int((sizes < MIN_SEEDS).sum())
@@ -162,18 +186,21 @@ def _with_intervals(stats: pd.DataFrame, metrics: list[str], diffs: list[str]) -
     for name in diffs:
         stats[f"{name}_n"] = stats.pop(f"{name}_count").where(lambda c: c > 0)
     ordered = [f"{m}_{s}" for m in metrics for s in ("mean", "std", "count", "ci_lo", "ci_hi")
-               + (("diff_mean", "diff_std", "diff_n", "diff_ci_lo", "diff_ci_hi") if f"{m}_diff" in diffs else ())]
+               + sum(((f"{kind}_mean", f"{kind}_std", f"{kind}_n", f"{kind}_ci_lo", f"{kind}_ci_hi")
+                      for kind in ("diff", "rise") if f"{m}_{kind}" in diffs), ())]
     return stats[ordered]
 
 
 def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """One row per group of finished runs: its keys, `n_runs`, and per metric `<m>_mean`, `<m>_std`, `<m>_count`,
     `<m>_ci_lo`, `<m>_ci_hi`; for utility metrics of private groups the same of the paired difference
-    (`<m>_diff_mean`, `_diff_std`, `_diff_n`, `_diff_ci_lo`, `_diff_ci_hi`)."""
+    (`<m>_diff_mean`, `_diff_std`, `_diff_n`, `_diff_ci_lo`, `_diff_ci_hi`), and of the paired difference to the
+    same mechanism at the next lower epsilon (`<m>_rise_*`)."""
     done = normalise_unused(runs[runs["status"] == FINISHED])
     keys = group_keys(done)
     done = drop_repeats(done, keys)
-    diffs = paired_differences(done, [m for m in metrics if m not in BUDGETS])
+    utility = [m for m in metrics if m not in BUDGETS]
+    diffs = pd.concat([paired_differences(done, utility), rise_differences(done, utility)], axis=1)
     info = [c for c in INFO_COLUMNS if c in done]
     table = pd.concat([done[keys + metrics + info], diffs], axis=1)
     # groupby drops NaN keys unless asked not to; `none` has epsilon NaN and must stay a group
@@ -188,8 +215,9 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     for col in info:
         stats.insert(0, col, grouped[col].first())
     _warn_few_seeds(stats[N_RUNS])
-    if len(diffs.columns):
-        _warn_unpaired(stats, list(diffs.columns), stats.index.get_level_values(PRIVACY_NAME) != NONPRIVATE)
+    paired = [d for d in diffs.columns if d.endswith("_diff")]
+    if paired:
+        _warn_unpaired(stats, paired, stats.index.get_level_values(PRIVACY_NAME) != NONPRIVATE)
     summary = stats.reset_index(drop=not keys)
     summary = summary.rename(columns={k: label(k) for k in keys})
     return sort_summary(summary, [label(k) for k in keys])

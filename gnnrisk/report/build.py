@@ -44,7 +44,7 @@ def _warn_differing_metrics(runs: pd.DataFrame, shown: list[str]) -> None:
     """Warn about shown metrics that some runs lack, and count the other fields that only some runs report."""
     partial = partially_reported(runs)
     n_done = int((runs["status"] == FINISHED).sum())
-    for metric in [m for m in shown if m in partial and m != EPSILON]:
+    for metric in [m for m in shown if m in partial and m not in BUDGETS]:
         warnings.warn(f"metric {metric} is missing in {partial[metric]} of {n_done} finished runs: each group's "
                       f"mean, std and count use the runs that report it", ReportWarning, stacklevel=2)
     others = [m for m in partial if m not in shown]

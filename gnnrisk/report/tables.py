@@ -17,9 +17,10 @@ ROUND_UP = BUDGETS
 LEVEL = f"{CI_LEVEL:.0%}"
 SUMMARY_TITLE = f"mean ± std (ddof=1) over seeds [{LEVEL} Student-t CI of the mean]; std unbiased; n = seeds"
 PAIRED_TITLE = (f"paired difference to the non-private run of the same model and seed (private − none): "
-                f"mean [{LEVEL} t-interval]; * = interval excludes 0; n = pairs")
+                f"mean [{LEVEL} t-interval]; * = interval excludes 0; n = pairs; last column: the same mechanism "
+                f"minus itself at the next lower epsilon, same seed")
 # pdflatex without extra packages knows ± but not these; LaTeX comments start at %
-LATEX_TEXT = {"Δ": r"$\Delta$", "−": "$-$"}
+LATEX_TEXT = {"Δ": r"$\Delta$", "−": "$-$", "ε": r"$\varepsilon$"}
 LATEX_CAPTION = str.maketrans({c: "\\" + c for c in "%&#_$"})
 PAIRED_FILES = ("paired.csv", "paired.md", "paired.tex")
 
@@ -116,13 +117,17 @@ def paired_table(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame | None:
     for m in names:
         cols = [rows[f"{m}_diff_{s}"] for s in ("mean", "ci_lo", "ci_hi")]
         out[f"Δ {m}"] = [difference_text(a, lo, hi, digits) for a, lo, hi in zip(*cols)]
+    first = names[0]
+    if f"{first}_rise_mean" in rows and rows[f"{first}_rise_mean"].notna().any():
+        cols = [rows[f"{first}_rise_{s}"] for s in ("mean", "ci_lo", "ci_hi")]
+        out[f"{first} rise vs next lower ε"] = [difference_text(a, lo, hi, digits) for a, lo, hi in zip(*cols)]
     return out
 
 
 def paired_csv(summary: pd.DataFrame) -> pd.DataFrame:
     """The private groups' keys and the numbers of their paired differences."""
-    diffs = [f"{m}_diff_{s}" for m in paired_metrics(summary)
-             for s in ("mean", "std", "n", "ci_lo", "ci_hi")]
+    diffs = [f"{m}_{kind}_{s}" for m in paired_metrics(summary) for kind in ("diff", "rise")
+             for s in ("mean", "std", "n", "ci_lo", "ci_hi") if f"{m}_{kind}_{s}" in summary]
     return private_rows(summary)[key_columns(summary) + diffs]
 
 

@@ -206,3 +206,30 @@ def test_pareto_plot_of_two_units_is_written(tmp_path: Path):
     report = make_report(sweep, metrics=["test_auroc"])
     assert (sweep / "report" / "pareto_epsilon_test_auroc.png").read_bytes()[:4] == b"\x89PNG"
     assert not report.problems
+
+
+def test_rise_is_paired_with_the_next_lower_epsilon_of_the_same_mechanism(tmp_path: Path):
+    """Two mechanisms at eps 1, 2, 8: rise = metric(eps) - metric(next lower eps) of the same mechanism and seed;
+    large between-seed spread cancels, so a small steady rise is resolved; the lowest epsilon has none."""
+    sweep = tmp_path / "s"
+    steps = {"edgerand": {1.0: 0.0, 2.0: 0.01, 8.0: 0.05}, "gap_edp": {1.0: 0.0, 2.0: -0.02, 8.0: 0.0}}
+    for seed in range(5):
+        base = 0.55 + 0.08 * seed
+        write_run(sweep, f"privacy=none,seed={seed}", config("none", None, seed),
+                  {"test_auroc": base, "epsilon": None, "privacy_unit": None, "seed": seed})
+        for mech, by_eps in steps.items():
+            for eps, step in by_eps.items():
+                write_run(sweep, f"privacy={mech},privacy.epsilon={eps:g},seed={seed}", config(mech, eps, seed),
+                          {"test_auroc": base + step + JITTER[seed] / 10, "epsilon": eps, "privacy_unit": "edge",
+                           "seed": seed})
+    summary = make_report(sweep, metrics=["test_auroc"]).summary
+    rows = summary.set_index(["privacy.name", "privacy.epsilon"])
+    assert np.isnan(rows.loc[("edgerand", 1.0), "test_auroc_rise_mean"])
+    assert rows.loc[("edgerand", 2.0), "test_auroc_rise_mean"] == pytest.approx(0.01, abs=1e-12)
+    assert rows.loc[("edgerand", 8.0), "test_auroc_rise_mean"] == pytest.approx(0.04, abs=1e-12)
+    assert rows.loc[("gap_edp", 8.0), "test_auroc_rise_mean"] == pytest.approx(0.02, abs=1e-12)
+    assert rows.loc[("edgerand", 2.0), "test_auroc_rise_ci_lo"] > 0          # resolved despite the seed spread
+    assert rows.loc[("gap_edp", 2.0), "test_auroc_rise_ci_hi"] < 0
+    assert rows.loc[("edgerand", 8.0), "test_auroc_rise_n"] == 5
+    paired = (sweep / "report" / "paired.md").read_text()
+    assert "test_auroc rise vs next lower ε" in paired
