@@ -83,6 +83,14 @@ def _ticks_at(ax: plt.Axes, values: np.ndarray) -> None:
         ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+def _legend(ax: plt.Axes, inside: int = 5) -> None:
+    """The legend inside the axes for a few lines, beside them for more (so it covers no data)."""
+    if len(ax.get_legend_handles_labels()[0]) <= inside:
+        ax.legend(fontsize=8)
+    else:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+
+
 def _save(fig: plt.Figure, out_dir: Path, stem: str) -> list[Path]:
     """Save a figure as PNG and PDF and close it."""
     paths = [out_dir / f"{stem}.{fmt}" for fmt in FORMATS]
@@ -134,7 +142,7 @@ def plot_metric_vs_x(summary: pd.DataFrame, metric: str, x: str, out_dir: Path) 
     ax.set_ylabel(f"{metric} (mean, band: {LEVEL} t-interval)")
     ax.set_title(f"{metric} vs {x}: mean and {LEVEL} t-interval over seeds")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend(ax)
     return _save(fig, out_dir, f"{metric}_vs_{x}")
 
 

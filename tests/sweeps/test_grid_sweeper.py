@@ -45,3 +45,18 @@ def test_a_real_sweep_runs_each_distinct_job_once(tmp_path):
     assert len(runs) == 2, runs
     names = {json.loads((sweep / r / "metrics.json").read_text())["mechanism"] for r in runs}
     assert names == {"none", "gap_edp"}
+
+
+def test_a_run_that_cannot_fit_fails_alone_and_the_report_lists_it(tmp_path):
+    """EdgeRand above max_edges: that run keeps its one-line error, the sweep goes on, failed.csv names it."""
+    sweep = tmp_path / "fit"
+    proc = run_sweep(sweep, *TINY, "privacy=edgerand", "privacy.epsilon=1,30", "privacy.max_edges=3000",
+                     "+hydra.callbacks.report._target_=gnnrisk.report.callback.ReportOnMultirunEnd")
+    failed = sorted(p.parent.name for p in sweep.glob("*/error.json"))
+    finished = sorted(p.parent.name for p in sweep.glob("*/metrics.json"))
+    assert len(failed) == 1 and "privacy.epsilon=1," in failed[0]
+    assert len(finished) == 1 and "privacy.epsilon=30," in finished[0]
+    error = json.loads((sweep / failed[0] / "error.json").read_text())
+    assert error["type"] == "ConfigError" and "privacy.max_edges" in error["error"] and error["details"] is None
+    assert failed[0] in (sweep / "report" / "failed.csv").read_text()
+    assert "1 run(s) failed or did not finish" in proc.stdout

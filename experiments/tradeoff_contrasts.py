@@ -1,0 +1,76 @@
+"""Paired contrasts between mechanisms of the tradeoff grid, seed by seed, from its runs.csv.
+
+The report pairs every private run with the non-private run of the same model and seed. The
+orderings a paper states compare mechanisms with each other: GAP-EDP vs the edge-blind MLP
+(GAP's Facebook ordering), the node-level graph methods vs DP-MLP (DPDGC's finding), GAP-EDP vs
+graph perturbation. Runs of one seed share the population and the split, so each contrast is a
+mean over seeds of per-seed differences, with its 95% Student-t interval (`*` = excludes 0).
+
+    python experiments/tradeoff_contrasts.py [outputs/tradeoff/report/runs.csv] [--metric test_auroc_true]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+
+from gnnrisk.report.aggregate import t_interval
+from gnnrisk.report.tables import difference_text
+
+EPSILONS = (0.5, 1, 2, 4, 8, 16)
+# (label, minuend (mechanism, model), subtrahend (mechanism, model, same epsilon?))
+CONTRASTS = (
+    ("GAP-EDP − MLP (none)", ("gap_edp", "gcn"), ("none", "mlp", False)),
+    ("GAP-EDP − EdgeRand (GCN)", ("gap_edp", "gcn"), ("edgerand", "gcn", True)),
+    ("GAP-EDP − LapGraph (GCN)", ("gap_edp", "gcn"), ("lapgraph", "gcn", True)),
+    ("GAP-NDP − DP-MLP", ("gap_ndp", "gcn"), ("dp_mlp", "mlp", True)),
+    ("DP-SGD node (SAGE) − DP-MLP", ("dpsgd_node", "sage"), ("dp_mlp", "mlp", True)),
+    ("GAP-NDP − DP-SGD node (SAGE)", ("gap_ndp", "gcn"), ("dpsgd_node", "sage", True)),
+)
+
+
+def by_seed(runs: pd.DataFrame, metric: str, mechanism: str, model: str, epsilon: float | None) -> pd.Series:
+    """The metric of one mechanism and model (at one target epsilon), indexed by seed."""
+    rows = runs[(runs["cfg.privacy.name"] == mechanism) & (runs["cfg.model.name"] == model)]
+    if epsilon is not None:
+        rows = rows[np.isclose(pd.to_numeric(rows["cfg.privacy.epsilon"], errors="coerce"), epsilon)]
+    return rows.drop_duplicates("cfg.seed").set_index("cfg.seed")[metric]
+
+
+def paired_cell(diff: pd.Series) -> str:
+    """`mean [lo, hi]*` of per-seed differences (pairs present on both sides only)."""
+    diff = diff.dropna()
+    if diff.empty:
+        return "–"
+    lo, hi = t_interval(diff.mean(), diff.std(ddof=1), len(diff))
+    return difference_text(float(diff.mean()), float(lo), float(hi), 3)
+
+
+def contrast_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per contrast, one column per target epsilon."""
+    runs = runs[runs["status"] == "finished"]
+    table = {}
+    for label, (mech, model), (ref, ref_model, same_eps) in CONTRASTS:
+        table[label] = {f"ε={eps:g}": paired_cell(by_seed(runs, metric, mech, model, eps)
+                                                  - by_seed(runs, metric, ref, ref_model, eps if same_eps else None))
+                        for eps in EPSILONS}
+    return pd.DataFrame(table).T
+
+
+def main() -> None:
+    """Print the contrasts as a Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="?", default="outputs/tradeoff/report/runs.csv")
+    parser.add_argument("--metric", default="test_auroc_true")
+    args = parser.parse_args()
+    table = contrast_table(pd.read_csv(args.runs), args.metric)
+    print(f"| {args.metric}: paired over seeds | " + " | ".join(table.columns) + " |")
+    print("|---|" + "---|" * len(table.columns))
+    for label, row in table.iterrows():
+        print(f"| {label} | " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
