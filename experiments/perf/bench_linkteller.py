@@ -6,7 +6,8 @@ model does, and what GCN did before: one forward pass over the disjoint union of
 copies of the graph. Timing covers the queries only (the weights do not change the cost). On a
 dense released graph the union path answers about one query per pass at ~2-4 s a pass, so it is
 timed on `--union-nodes` queries and its per-query time multiplied out to all of them (the cost
-per query is constant); both paths are checked to give the same influence rows.
+per query is constant); the largest difference between the two paths' influence rows is printed
+relative to the largest influence.
 
     python experiments/perf/bench_linkteller.py                                  # default graph
     python experiments/perf/bench_linkteller.py --released edgerand --epsilon 1  # EdgeRand's released graph
@@ -70,14 +71,15 @@ def main() -> None:
     fast_s, fast = timed_influence(model, graph, nodes, nodes, args.chunk, union=False)
     union_s, union = timed_influence(model, graph, nodes[:union_nodes], nodes, args.chunk, union=True)
     union_all = union_s * args.nodes / union_nodes
-    same = torch.allclose(fast[:union_nodes], union, rtol=1e-4, atol=1e-5)
+    gap = float((fast[:union_nodes] - union).abs().max()) / max(float(union.abs().max()), 1e-12)
     print(f"LinkTeller influence, {args.nodes} queried x {args.nodes} targets; graph {graph.num_nodes} nodes / "
           f"{graph.num_edges} directed edges ({args.released}"
           f"{f', eps {args.epsilon:g}' if args.released != 'none' else ''}); {args.threads} thread(s); "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"operator: {fast_s:.2f} s for {args.nodes} queries")
     print(f"union:    {union_s:.2f} s for {union_nodes} queries -> {union_all:.1f} s for {args.nodes}")
-    print(f"speed-up {union_all / fast_s:.1f}x; same influence rows: {same}")
+    print(f"speed-up {union_all / fast_s:.1f}x; largest difference of the influence rows: {gap:.1e} of the "
+          f"largest influence (float32 sums in another order)")
 
 
 if __name__ == "__main__":
