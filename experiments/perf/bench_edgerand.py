@@ -16,7 +16,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +39,14 @@ def make_graph(num_nodes: int, num_edges: int, path: Path, seed: int = 0) -> Non
     torch.save(edge_index, path)
 
 
+def cache_dir() -> Path:
+    """A per-user folder (mode 0700) for the generated graph, so no other user can plant one."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gnnrisk"
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(base, 0o700)
+    return base
+
+
 def worker(path: Path, num_nodes: int, mechanism: str, epsilon: float) -> dict:
     """Release the perturbed graph once and report wall time, output size and peak memory."""
     from omegaconf import OmegaConf
@@ -48,7 +55,9 @@ def worker(path: Path, num_nodes: int, mechanism: str, epsilon: float) -> dict:
     from gnnrisk.errors import ConfigError
     from gnnrisk.privacy import build_mechanism
 
-    edge_index = torch.load(path)
+    edge_index = torch.load(path, weights_only=True)
+    if not isinstance(edge_index, torch.Tensor):
+        raise SystemExit(f"{path}: expected a saved edge_index tensor; delete it to regenerate")
     data = Data(edge_index=edge_index, num_nodes=num_nodes)
     cfg = OmegaConf.create({"name": mechanism, "epsilon": epsilon, "delta": 0.0, "max_edges": 50_000_000})
     mech = build_mechanism(cfg)
@@ -77,7 +86,7 @@ def main() -> None:
         path, mechanism, eps = args.worker
         print(json.dumps(worker(Path(path), args.nodes, mechanism, float(eps))))
         return
-    path = Path(tempfile.gettempdir()) / f"gnnrisk_bench_graph_{args.nodes}_{args.edges}.pt"
+    path = cache_dir() / f"bench_graph_{args.nodes}_{args.edges}.pt"
     if not path.exists():
         start = time.perf_counter()
         make_graph(args.nodes, args.edges, path)

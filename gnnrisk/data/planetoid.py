@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import logging
-import os
-import shutil
-import stat
 from pathlib import Path
-from typing import Iterator
 
+import numpy as np
+import scipy.sparse
 import torch
 from omegaconf import DictConfig
+from torch import Tensor
 from torch_geometric.data import Data
-from torch_geometric.datasets import Planetoid
+from torch_geometric.io import read_txt_array
+from torch_geometric.io.planetoid import edge_index_from_dict
 from torch_geometric.transforms import NormalizeFeatures
-from torch_geometric.utils import remove_self_loops, to_undirected
+from torch_geometric.utils import index_to_mask, remove_self_loops, to_undirected
 
+from gnnrisk.data.safe_pickle import load_restricted
 from gnnrisk.data.splits import inductive_masks
 from gnnrisk.errors import ConfigError, DataError, check_choice, check_number
 
-log = logging.getLogger(__name__)
-
 DATASETS = ("Cora", "CiteSeer", "PubMed")
 RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+NUM_VAL = 500  # the public split: validation nodes follow the training nodes
 
 
 def raw_file_names(dataset: str) -> list[str]:
-    """The 8 files PyG's Planetoid reads from `<root>/<dataset>/raw/`."""
+    """The 8 files read from `<root>/<dataset>/raw/`."""
     return [f"ind.{dataset.lower()}.{suffix}" for suffix in RAW_SUFFIXES]
 
 
@@ -43,6 +39,9 @@ def load_planetoid(cfg: DictConfig, seed: int) -> Data:
     normalize = cfg.get("normalize_features", True)
     if not isinstance(normalize, bool):
         raise ConfigError("data.normalize_features", normalize, "expected true or false")
+    if cfg.get("cache_dir") is not None:
+        raise ConfigError("data.cache_dir", cfg.get("cache_dir"), "no longer used: the raw files are "
+                          "read in memory and nothing is cached; remove the setting")
     split_cfg = cfg.get("split") or {}
     fraction = check_number("data.split.inductive_fraction", split_cfg.get("inductive_fraction", 0.5),
                             low=0.0, high=1.0, low_open=True, high_open=True)
@@ -56,8 +55,7 @@ def load_planetoid(cfg: DictConfig, seed: int) -> Data:
             f"(missing: {', '.join(missing)}); nothing can be downloaded, so copy them there "
             f"or set data.root to the folder that contains {dataset}/raw/")
 
-    load_root = _processing_root(raw_dir, names, cfg.get("cache_dir"))
-    data = _read(load_root, dataset)
+    data = read_planetoid_raw(raw_dir, dataset)
     if normalize:
         data = NormalizeFeatures()(data)
 
@@ -72,69 +70,44 @@ def load_planetoid(cfg: DictConfig, seed: int) -> Data:
     return out
 
 
-def _read(load_root: Path, dataset: str) -> Data:
-    """Build (or reuse) PyG's processed file under `load_root` and return the graph."""
-    with _locked(load_root / dataset / ".gnnrisk.lock"):
-        try:
-            return Planetoid(root=str(load_root), name=dataset, split="public")[0]
-        except Exception as err:  # noqa: BLE001 - any failure here means unreadable files
-            raise DataError(
-                f"Planetoid {dataset}: cannot read the files under {load_root / dataset} "
-                f"({type(err).__name__}: {err}); check the raw files, or delete "
-                f"{load_root / dataset / 'processed'} to rebuild it") from err
-
-
-def _processing_root(raw_dir: Path, names: list[str], cache_dir: str | None) -> Path:
-    """Return the root PyG should use: the data root if writable, else a cache copy of the raw files."""
-    dataset_dir = raw_dir.parent
-    if _writable(dataset_dir):
-        return dataset_dir.parent
-    base = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    # One cache folder per source folder, so two roots holding different files never collide.
-    key = hashlib.sha1(str(raw_dir.resolve()).encode()).hexdigest()[:12]
-    cache_root = base / key
-    cache_raw = cache_root / dataset_dir.name / "raw"
-    cache_raw.mkdir(parents=True, exist_ok=True)
-    with _locked(cache_raw.parent / ".gnnrisk.lock"):
-        changed = False
-        for name in names:
-            src, dst = raw_dir / name, cache_raw / name
-            s = src.stat()
-            if dst.is_file() and dst.stat().st_size == s.st_size and dst.stat().st_mtime == s.st_mtime:
-                continue
-            tmp = dst.with_suffix(dst.suffix + ".tmp")
-            shutil.copy2(src, tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dst)
-            changed = True
-        if changed:
-            # Raw files changed: the processed tensor built from the old ones is stale.
-            shutil.rmtree(cache_raw.parent / "processed", ignore_errors=True)
-            log.info("copied read-only Planetoid files from %s to %s", raw_dir, cache_raw)
-    return cache_root
-
-
-def default_cache_dir() -> Path:
-    """Where processed Planetoid files go when the data root is read-only."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "gnnrisk" / "planetoid"
-
-
-def _writable(folder: Path) -> bool:
-    """True if `folder` may be written: permitted and not marked read-only (root ignores mode bits)."""
+def read_planetoid_raw(raw_dir: Path, dataset: str) -> Data:
+    """The graph PyG's `read_planetoid_data` builds, unpickling the raw files with an allow-list."""
+    path = {suffix: raw_dir / name for suffix, name in zip(RAW_SUFFIXES, raw_file_names(dataset))}
+    x, tx, allx, y, ty, ally = (_read_matrix(path[s]) for s in ("x", "tx", "allx", "y", "ty", "ally"))
+    graph = load_restricted(path["graph"])
+    if not isinstance(graph, dict):
+        raise DataError(f"{path['graph']}: expected a dict of adjacency lists, got {type(graph).__name__}")
     try:
-        mode = folder.stat().st_mode
-    except OSError:
-        return False
-    return os.access(folder, os.W_OK) and bool(stat.S_IMODE(mode) & 0o222)
+        test_index = read_txt_array(str(path["test.index"]), dtype=torch.long)
+        sorted_test_index = test_index.sort()[0]
+        if dataset == "CiteSeer":
+            # CiteSeer has isolated test nodes, so its test indices have gaps: those nodes get
+            # zero rows in tx and ty (as PyG does).
+            offset = sorted_test_index - test_index.min()
+            span = int(test_index.max() - test_index.min()) + 1
+            tx = tx.new_zeros(span, tx.size(1)).index_copy_(0, offset, tx)
+            ty = ty.new_zeros(span, ty.size(1)).index_copy_(0, offset, ty)
+        x = torch.cat([allx, tx], dim=0)
+        x[test_index] = x[sorted_test_index]
+        labels = torch.cat([ally, ty], dim=0).max(dim=1)[1]
+        labels[test_index] = labels[sorted_test_index]
+        num_nodes, num_train = labels.size(0), y.size(0)
+        return Data(
+            x=x, edge_index=edge_index_from_dict(graph, num_nodes=num_nodes), y=labels,
+            train_mask=index_to_mask(torch.arange(num_train), size=num_nodes),
+            val_mask=index_to_mask(torch.arange(num_train, num_train + NUM_VAL), size=num_nodes),
+            test_mask=index_to_mask(test_index, size=num_nodes))
+    except Exception as err:  # noqa: BLE001 - the files are readable but do not fit together
+        raise DataError(f"Planetoid {dataset}: cannot read the files under {raw_dir} as one graph "
+                        f"({type(err).__name__}: {err}); check the raw files") from err
 
 
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive file lock so parallel runs (multirun workers) do not process at once."""
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _read_matrix(path: Path) -> Tensor:
+    """A float feature or one-hot label matrix from a raw file (numpy array or CSR matrix)."""
+    out = load_restricted(path)
+    if isinstance(out, scipy.sparse.csr_matrix):
+        out = out.toarray()
+    if not isinstance(out, np.ndarray) or out.ndim != 2 or out.dtype.kind not in "biuf":
+        raise DataError(f"{path}: expected a 2-D numeric numpy array or scipy.sparse CSR matrix, "
+                        f"got {type(out).__name__} {getattr(out, 'dtype', '')}".rstrip())
+    return torch.from_numpy(out).to(torch.float)

@@ -1,8 +1,11 @@
-"""Planetoid loader: offline loading of CiteSeer from a read-only folder, and clear errors."""
+"""Planetoid loader: offline loading of CiteSeer from a read-only folder, no code run from data files."""
 
 from __future__ import annotations
 
+import os
+import pickle
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 import torch
@@ -10,29 +13,54 @@ from omegaconf import DictConfig, OmegaConf
 from torch_geometric.utils import coalesce, contains_self_loops, is_undirected
 
 from gnnrisk.data import build_dataset
-from gnnrisk.data.planetoid import load_planetoid, raw_file_names
+from gnnrisk.data.planetoid import load_planetoid, raw_file_names, read_planetoid_raw
 from gnnrisk.errors import ConfigError, DataError
 
 SHARED = Path("/work/shared/data/planetoid")
 
 
-def _cfg(data_root: Path, cache: Path, **extra: object) -> DictConfig:
-    """A planetoid data config over `data_root`, caching processed files under `cache`."""
+def _cfg(data_root: Path, **extra: object) -> DictConfig:
+    """A planetoid data config over `data_root`."""
     return OmegaConf.create({"name": "planetoid", "dataset": "CiteSeer", "root": str(data_root),
-                             "cache_dir": str(cache), "normalize_features": True, **extra})
+                             "normalize_features": True, **extra})
 
 
 @pytest.fixture(scope="module")
-def citeseer_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache folder shared by the CiteSeer tests, so PyG processes the raw files once."""
+def citeseer_raw() -> Path:
+    """The shared read-only CiteSeer raw folder, or skip when it is absent."""
     if not (SHARED / "CiteSeer" / "raw").is_dir():
         pytest.skip(f"{SHARED / 'CiteSeer' / 'raw'} is not available")
-    return tmp_path_factory.mktemp("planetoid_cache")
+    return SHARED / "CiteSeer" / "raw"
 
 
-def test_citeseer_public_split_and_contract(citeseer_cache: Path) -> None:
+def _copy_raw(citeseer_raw: Path, root: Path) -> Path:
+    """Copy the CiteSeer raw files to `root/CiteSeer/raw` and return that folder."""
+    raw = root / "CiteSeer" / "raw"
+    raw.mkdir(parents=True)
+    for name in raw_file_names("CiteSeer"):
+        (raw / name).write_bytes((citeseer_raw / name).read_bytes())
+    return raw
+
+
+class _Payload:
+    """Pickles to a call of `func(*args)`, as a crafted data file would."""
+
+    def __init__(self, func: Callable[..., Any], *args: object) -> None:
+        self.func, self.args = func, args
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[object, ...]]:
+        return self.func, self.args
+
+
+def _payloads(marker: Path) -> dict[str, _Payload]:
+    """Payloads that would create `marker` if unpickled."""
+    return {"system": _Payload(os.system, f"touch {marker}"),
+            "exec": _Payload(exec, f"open({str(marker)!r}, 'w').close()")}
+
+
+def test_citeseer_public_split_and_contract(citeseer_raw: Path) -> None:
     """CiteSeer loads from the read-only folder with its public split and the gnnrisk contract."""
-    data = build_dataset(_cfg(SHARED, citeseer_cache), seed=0)
+    data = build_dataset(_cfg(SHARED), seed=0)
     assert data.num_nodes == 3327
     assert int(data.y.max()) + 1 == 6 and data.y.dtype == torch.long
     sizes = [int(data[k].sum()) for k in ("train_mask", "val_mask", "test_mask")]
@@ -48,42 +76,81 @@ def test_citeseer_public_split_and_contract(citeseer_cache: Path) -> None:
     assert data.name == "CiteSeer"
 
 
-def test_citeseer_read_only_root_is_untouched_and_cached(citeseer_cache: Path) -> None:
-    """Processed files go to the cache, never next to the read-only raw files."""
-    load_planetoid(_cfg(SHARED, citeseer_cache), seed=0)
-    assert not (SHARED / "CiteSeer" / "processed").exists()
-    assert list(citeseer_cache.glob("*/CiteSeer/processed/data.pt"))
-
-
-def test_citeseer_seeded_inductive_split_and_raw_features(citeseer_cache: Path) -> None:
+def test_citeseer_seeded_inductive_split_and_raw_features(citeseer_raw: Path) -> None:
     """The inductive partition follows the seed; normalize_features=false keeps binary features."""
-    a = load_planetoid(_cfg(SHARED, citeseer_cache, normalize_features=False), seed=1)
-    b = load_planetoid(_cfg(SHARED, citeseer_cache, normalize_features=False), seed=1)
-    c = load_planetoid(_cfg(SHARED, citeseer_cache, normalize_features=False), seed=2)
+    a = load_planetoid(_cfg(SHARED, normalize_features=False), seed=1)
+    b = load_planetoid(_cfg(SHARED, normalize_features=False), seed=1)
+    c = load_planetoid(_cfg(SHARED, normalize_features=False), seed=2)
     assert torch.equal(a.ind_train_mask, b.ind_train_mask)
     assert not torch.equal(a.ind_train_mask, c.ind_train_mask)
     assert set(a.x.unique().tolist()) <= {0.0, 1.0}
 
 
-def test_writable_root_processes_in_place(tmp_path: Path) -> None:
-    """With a writable copy of the raw files, PyG's processed/ folder lands beside raw/."""
-    src = SHARED / "CiteSeer" / "raw"
-    if not src.is_dir():
-        pytest.skip(f"{src} is not available")
-    raw = tmp_path / "CiteSeer" / "raw"
-    raw.mkdir(parents=True)
-    for name in raw_file_names("CiteSeer"):
-        (raw / name).write_bytes((src / name).read_bytes())
-    data = load_planetoid(_cfg(tmp_path, tmp_path / "unused_cache"), seed=0)
+def test_raw_read_equals_pyg_planetoid(citeseer_raw: Path, tmp_path: Path) -> None:
+    """The in-memory read gives exactly the tensors of PyG's own loader (run on a copy)."""
+    from torch_geometric.datasets import Planetoid
+
+    _copy_raw(citeseer_raw, tmp_path)
+    reference = Planetoid(root=str(tmp_path), name="CiteSeer", split="public")[0]
+    ours = read_planetoid_raw(citeseer_raw, "CiteSeer")
+    assert set(ours.keys()) == set(reference.keys())
+    for key in reference.keys():
+        assert ours[key].dtype == reference[key].dtype, key
+        assert torch.equal(ours[key], reference[key]), key
+
+
+def test_nothing_is_written(citeseer_raw: Path, tmp_path: Path) -> None:
+    """Loading writes no processed files, neither beside a writable copy nor beside the shared one."""
+    raw = _copy_raw(citeseer_raw, tmp_path)
+    data = load_planetoid(_cfg(tmp_path), seed=0)
     assert data.num_nodes == 3327
-    assert (tmp_path / "CiteSeer" / "processed").is_dir()
-    assert not (tmp_path / "unused_cache").exists()
+    assert sorted(p.name for p in (tmp_path / "CiteSeer").iterdir()) == ["raw"]
+    assert sorted(p.name for p in raw.iterdir()) == sorted(raw_file_names("CiteSeer"))
+    assert not (SHARED / "CiteSeer" / "processed").exists()
+
+
+@pytest.mark.parametrize("suffix", ["x", "ally", "graph"])
+@pytest.mark.parametrize("refused", ["system", "exec"])
+def test_crafted_raw_pickle_is_refused(citeseer_raw: Path, tmp_path: Path, suffix: str,
+                                       refused: str) -> None:
+    """A raw file whose pickle calls a function is refused by name, and the call never happens."""
+    raw = _copy_raw(citeseer_raw, tmp_path / "data")
+    marker = tmp_path / "MARKER"
+    crafted = raw / f"ind.citeseer.{suffix}"
+    crafted.write_bytes(pickle.dumps(_payloads(marker)[refused], protocol=2))
+    with pytest.raises(DataError) as err:
+        load_planetoid(_cfg(tmp_path / "data"), seed=0)
+    assert str(crafted) in str(err.value) and f".{refused} " in str(err.value)
+    assert "\n" not in str(err.value)
+    assert not marker.exists()
+
+
+def test_crafted_processed_file_is_never_loaded(citeseer_raw: Path, tmp_path: Path) -> None:
+    """A processed/data.pt planted beside the raw files is ignored: nothing runs, raw files are read."""
+    _copy_raw(citeseer_raw, tmp_path)
+    marker = tmp_path / "MARKER"
+    processed = tmp_path / "CiteSeer" / "processed"
+    processed.mkdir()
+    payload = _payloads(marker)["system"]
+    for name in ("data.pt", "pre_transform.pt", "pre_filter.pt"):
+        torch.save(payload, processed / name)
+    data = load_planetoid(_cfg(tmp_path, normalize_features=False), seed=0)
+    reference = load_planetoid(_cfg(SHARED, normalize_features=False), seed=0)
+    assert not marker.exists()
+    for key in ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask"):
+        assert torch.equal(data[key], reference[key]), key
+
+
+def test_cache_dir_is_refused(tmp_path: Path) -> None:
+    """The removed data.cache_dir setting gives a ConfigError saying it is no longer used."""
+    with pytest.raises(ConfigError, match="data.cache_dir.*no longer used"):
+        load_planetoid(_cfg(tmp_path, cache_dir=str(tmp_path)), seed=0)
 
 
 def test_missing_folder_names_folder_and_files(tmp_path: Path) -> None:
     """Absent raw files give a DataError naming the folder, the 8 files and the offline rule."""
     with pytest.raises(DataError) as err:
-        load_planetoid(_cfg(tmp_path, tmp_path / "cache", dataset="Cora"), seed=0)
+        load_planetoid(_cfg(tmp_path, dataset="Cora"), seed=0)
     msg = str(err.value)
     assert str(tmp_path / "Cora" / "raw") in msg
     assert all(name in msg for name in raw_file_names("Cora"))
@@ -97,7 +164,7 @@ def test_partial_raw_files_listed_as_missing(tmp_path: Path) -> None:
     raw.mkdir(parents=True)
     (raw / "ind.pubmed.x").write_bytes(b"")
     with pytest.raises(DataError, match=r"missing: ind\.pubmed\.tx"):
-        load_planetoid(_cfg(tmp_path, tmp_path / "cache", dataset="PubMed"), seed=0)
+        load_planetoid(_cfg(tmp_path, dataset="PubMed"), seed=0)
 
 
 def test_corrupt_raw_files_give_data_error(tmp_path: Path) -> None:
@@ -107,7 +174,7 @@ def test_corrupt_raw_files_give_data_error(tmp_path: Path) -> None:
     for name in raw_file_names("Cora"):
         (raw / name).write_bytes(b"not a pickle")
     with pytest.raises(DataError, match="cannot read"):
-        load_planetoid(_cfg(tmp_path, tmp_path / "cache", dataset="Cora"), seed=0)
+        load_planetoid(_cfg(tmp_path, dataset="Cora"), seed=0)
 
 
 @pytest.mark.parametrize("field,value", [("dataset", "cora_full"), ("root", None),
@@ -115,4 +182,4 @@ def test_corrupt_raw_files_give_data_error(tmp_path: Path) -> None:
 def test_bad_config_fields(tmp_path: Path, field: str, value: object) -> None:
     """Invalid config values raise a ConfigError naming the field."""
     with pytest.raises(ConfigError, match=f"data.{field}"):
-        load_planetoid(_cfg(tmp_path, tmp_path / "cache", **{field: value}), seed=0)
+        load_planetoid(_cfg(tmp_path, **{field: value}), seed=0)
