@@ -3,7 +3,8 @@
 "Busy" starts one CPU-bound process per usable core (stopped when the benchmark ends), as a
 parallel sweep or another user's jobs would. Each case trains the default GCN (`fit`, seed 0) on
 the default synthetic population; 1-thread and all-core runs alternate and the median of the
-repeats is reported, with the thread count `threads=auto` picks in that situation.
+repeats is reported, with the thread count `threads=auto` picks (the same in both: it ignores the
+load, so that a config's numbers do not depend on it; pass `threads=1` on a busy machine).
 
     python experiments/perf/bench_threads.py [--nodes 5000] [--repeats 3]
 """
@@ -65,7 +66,7 @@ def main() -> None:
         for _ in range(args.repeats):
             for threads in times:
                 times[threads].append(train_seconds(cfg, data, threads))
-        choice = auto_threads(1)  # after the timed runs: the 1-minute load average lags behind the load
+        choice = auto_threads(1)
         for p in burners:
             p.terminate()
         one, all_ = statistics.median(times[1]), statistics.median(times[cores])

@@ -49,17 +49,14 @@ def concurrent_workers(launcher: Any) -> int:
 
 
 def auto_threads(workers: int) -> int:
-    """Torch CPU threads for one run: its share of the CPUs, less those other processes keep busy.
+    """Torch CPU threads for one run: its share of the usable CPUs among the launcher's workers.
 
-    Oversubscribed cores make OpenMP threads wait for each other: on a busy 2-core machine a small
-    run trained 8x slower with 2 threads than with 1 (experiments/perf/bench_threads.py).
+    Not the machine's current load: the thread count changes the last bits of some reductions, so
+    a load-dependent choice would make the same config give different numbers from run to run.
+    On a machine that other jobs keep busy, set `threads=1`: oversubscribed cores make OpenMP
+    threads wait for each other (experiments/perf/bench_threads.py: 2.7x slower with 2 threads).
     """
-    cpus = usable_cpus()
-    try:
-        idle = cpus - int(round(os.getloadavg()[0]))
-    except OSError:
-        idle = cpus
-    return max(1, min(cpus // max(workers, 1), idle))
+    return max(1, usable_cpus() // max(workers, 1))
 
 
 def apply_threads(setting: Any, workers: int = 1) -> int:

@@ -14,7 +14,7 @@ from gnnrisk.pipeline import run_experiment
 
 SMALL = ["data.num_nodes=400", "train.epochs=5"]
 REQUIRED = ("test_acc", "test_auroc", "val_acc", "train_seconds", "epsilon", "delta", "model", "dataset", "seed",
-            "test_auroc_true", "delta_sp", "delta_eo", "delta_eo_true")
+            "test_auroc_true", "delta_sp", "delta_eo", "delta_eo_true", "threads")
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

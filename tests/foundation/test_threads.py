@@ -1,0 +1,46 @@
+"""`threads`: auto takes this run's share of the CPUs; an integer is taken as given; anything else is one error."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from gnnrisk.errors import ConfigError
+from gnnrisk.utils import runtime
+from gnnrisk.utils.runtime import apply_threads, auto_threads, concurrent_workers, usable_cpus
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_an_integer_is_applied():
+    assert apply_threads(1) == 1 and torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("bad", ["x", 0, -2, 1.5, True, None])
+def test_bad_values_are_one_config_error(bad):
+    with pytest.raises(ConfigError, match="threads=.*expected auto or an integer >= 1"):
+        apply_threads(bad)
+
+
+def test_auto_divides_the_cpus_among_workers_whatever_the_load(monkeypatch):
+    monkeypatch.setattr(runtime, "usable_cpus", lambda: 8)
+    assert auto_threads(1) == 8 and auto_threads(2) == 4 and auto_threads(3) == 2 and auto_threads(16) == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (30.0, 0.0, 0.0))  # the load does not change the choice
+    assert auto_threads(2) == 4
+    monkeypatch.setattr(runtime, "usable_cpus", lambda: 1)
+    assert apply_threads("auto") == torch.get_num_threads() == 1
+
+
+def test_workers_come_from_the_joblib_launcher():
+    assert concurrent_workers(None) == 1
+    assert concurrent_workers(OmegaConf.create({"_target_": "basic"})) == 1
+    assert concurrent_workers(OmegaConf.create({"n_jobs": 2})) == 2
+    assert concurrent_workers(OmegaConf.create({"n_jobs": -1})) == usable_cpus()
