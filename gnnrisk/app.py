@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from gnnrisk.errors import GnnriskError
+from gnnrisk.errors import ConfigError, GnnriskError
 from gnnrisk.pipeline import run_experiment
 from gnnrisk.results import METRICS_FILE, SKIP_MARKER, write_error
 from gnnrisk.summary import print_summary
@@ -31,7 +31,12 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     """Run one job; user errors become one line and exit code 2, failures in sweeps don't stop them."""
     run_dir = run_dir_of_job()
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    if multirun and cfg.get("skip_finished", True) and (run_dir / METRICS_FILE).exists():
+    skip_finished = cfg.get("skip_finished", True)
+    if not isinstance(skip_finished, bool):
+        print(f"gnnrisk: error: {ConfigError('skip_finished', skip_finished, 'expected true or false')}",
+              file=sys.stderr)
+        sys.exit(2)
+    if multirun and skip_finished and (run_dir / METRICS_FILE).exists():
         log.info("skipping %s: %s exists (finished earlier)", run_dir, METRICS_FILE)
         (run_dir / SKIP_MARKER).touch()
         return None

@@ -39,9 +39,11 @@ def check_number(field: str, value: Any, *, low: float | None = None, high: floa
     kind = "an integer" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(field, value, f"expected {kind} in {rng}")
+    if math.isnan(value) or (integer and math.isinf(value)):  # before int(), which raises on both
+        raise ConfigError(field, value, f"expected {kind} in {rng}")
     if integer and int(value) != value:
         raise ConfigError(field, value, f"expected {kind} in {rng}")
-    if math.isnan(value) or (low is not None and (value < low or (low_open and value == low))) or (
+    if (low is not None and (value < low or (low_open and value == low))) or (
             high is not None and (value > high or (high_open and value == high))):
         raise ConfigError(field, value, f"expected {kind} in {rng}")
     return int(value) if integer else float(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import platform
 import subprocess
 import sys
@@ -58,6 +60,23 @@ def environment() -> dict[str, Any]:
     env["torch_num_threads"] = torch.get_num_threads()
     env.update(git_commit())
     return env
+
+
+# Longest run-folder name (bytes); file systems allow 255, and a sweep's overrides can be longer.
+MAX_DIRNAME_BYTES = 200
+
+
+def run_dirname(overrides: str) -> str:
+    """A sweep run's folder name: its overrides as they are when short, else a prefix and a hash of them all.
+
+    Deterministic, so a re-run finds the same folder (resume); Hydra keeps the full overrides in
+    the folder's `.hydra/overrides.yaml`.
+    """
+    raw = str(overrides).encode()
+    if len(raw) <= MAX_DIRNAME_BYTES:
+        return str(overrides)
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    return raw[: MAX_DIRNAME_BYTES - len(digest) - 1].decode(errors="ignore") + "-" + digest
 
 
 def write_run_start(run_dir: Path, cfg: DictConfig) -> None:

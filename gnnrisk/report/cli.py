@@ -22,6 +22,13 @@ def _names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _digits(text: str) -> int:
+    """A number of decimals, 0 to 10."""
+    if not text.isdigit() or int(text) > 10:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 10, got {text!r}")
+    return int(text)
+
+
 def parse_sense(text: str) -> tuple[str | None, str | None]:
     """`min,max`-style optimisation senses of the Pareto x and y axes (`auto` guesses from the name)."""
     parts = _names(text)
@@ -42,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pareto-sense", type=parse_sense, default=(None, None),
                    help="which direction is better on the Pareto x,y axes, e.g. min,max (default: auto)")
     p.add_argument("--out", default=None, help="output folder (default: SWEEP_DIR/report)")
-    p.add_argument("--digits", type=int, default=3, help="decimals in the printed table")
+    p.add_argument("--digits", type=_digits, default=3, help="decimals in the printed table (0-10)")
     p.add_argument("--into", default=None, metavar="PATH.md",
                    help="a Markdown write-up: rewrite the lines between its <!-- gnnrisk-report:summary:begin --> "
                         "and <!-- gnnrisk-report:summary:end --> markers with summary.md, and those between the "

@@ -44,3 +44,23 @@ def test_workers_come_from_the_joblib_launcher():
     assert concurrent_workers(OmegaConf.create({"_target_": "basic"})) == 1
     assert concurrent_workers(OmegaConf.create({"n_jobs": 2})) == 2
     assert concurrent_workers(OmegaConf.create({"n_jobs": -1})) == usable_cpus()
+
+
+@pytest.mark.parametrize("field,value", [("data.num_nodes", float("nan")), ("seed", float("nan")),
+                                         ("train.epochs", float("inf")), ("model.hidden_channels", float("-inf"))])
+def test_integer_fields_refuse_nan_and_inf_with_one_error(field, value):
+    from gnnrisk.errors import check_number
+    with pytest.raises(ConfigError, match=f"{field}=.*expected an integer"):
+        check_number(field, value, low=1, integer=True)
+
+
+def test_skip_finished_must_be_a_boolean(tmp_path):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "gnnrisk", "skip_finished=maybe", "data.num_nodes=300",
+                           "train.epochs=2", f"hydra.run.dir={tmp_path / 'r'}"], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == ("gnnrisk: error: skip_finished='maybe' is not allowed: "
+                                                    "expected true or false")
+    assert "Traceback" not in proc.stderr

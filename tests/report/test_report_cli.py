@@ -102,3 +102,14 @@ def test_unreadable_metrics_file_is_skipped_with_warning(tmp_path: Path, capsys)
     assert main([str(sweep)]) in (EXIT_OK, EXIT_PARTIAL)
     assert "unreadable" in capsys.readouterr().err
     assert json.loads((sweep / "seed=0" / "metrics.json").read_text())["test_acc"] == 0.7
+
+
+def test_digits_out_of_range_is_one_line_and_exit_2(tmp_path, capsys):
+    """`--digits -1`: argparse's one-line usage error (exit 2), before anything is written."""
+    import pytest as _pytest
+    from gnnrisk.report.cli import main as report_main
+    with _pytest.raises(SystemExit) as stop:
+        report_main([str(tmp_path), "--digits", "-1"])
+    assert stop.value.code == 2
+    assert "--digits: expected an integer from 0 to 10" in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()

@@ -45,7 +45,7 @@ def test_quick_grid():
     assert cfg.hydra.sweeper._target_ == "hydra_plugins.gnnrisk_sweeper.grid_sweeper.GridSweeper"
     assert planned_jobs(cfg) == 55
     assert cfg.hydra.sweep.dir == "outputs/quick"
-    assert OmegaConf.to_container(cfg.hydra.sweep)["subdir"] == "${hydra.job.override_dirname}"
+    assert OmegaConf.to_container(cfg.hydra.sweep)["subdir"] == "${gnnrisk_dirname:${hydra.job.override_dirname}}"
     assert set(cfg.hydra.callbacks) == {"progress", "report"}
     assert cfg.model.name == "gcn" and cfg.data.num_nodes == 5000
     blocks = _blocks(cfg)

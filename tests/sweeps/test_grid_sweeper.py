@@ -60,3 +60,22 @@ def test_a_run_that_cannot_fit_fails_alone_and_the_report_lists_it(tmp_path):
     assert error["type"] == "ConfigError" and "privacy.max_edges" in error["error"] and error["details"] is None
     assert failed[0] in (sweep / "report" / "failed.csv").read_text()
     assert "1 run(s) failed or did not finish" in proc.stdout
+
+
+def test_long_override_lists_get_bounded_stable_folder_names(tmp_path):
+    """Overrides longer than a file name allows: the run still lands in a folder of at most 200 bytes, a
+    prefix plus a hash, and a re-run finds the same folder (resume); skip_finished is not in the name."""
+    from gnnrisk.results import MAX_DIRNAME_BYTES, run_dirname
+
+    long = "x" * 400
+    assert run_dirname("a=1,b=2") == "a=1,b=2"
+    name = run_dirname(f"note={long}")
+    assert len(name.encode()) == MAX_DIRNAME_BYTES and name.startswith("note=xxx")
+    assert name == run_dirname(f"note={long}") != run_dirname(f"note={long}y")
+    sweep = tmp_path / "long"
+    run_sweep(sweep, *TINY, f"+note={long}", "seed=0,1")
+    first = sorted(p.parent.name for p in sweep.glob("*/metrics.json"))
+    assert len(first) == 2 and all(len(n.encode()) <= MAX_DIRNAME_BYTES for n in first)
+    proc = run_sweep(sweep, *TINY, f"+note={long}", "seed=0,1", "skip_finished=true")
+    assert sorted(p.parent.name for p in sweep.glob("*/metrics.json")) == first
+    assert "2 skipped" in proc.stdout + proc.stderr or len(list(sweep.glob("*/.skipped"))) == 2
