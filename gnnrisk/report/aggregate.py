@@ -117,6 +117,16 @@ def pair_columns(runs: pd.DataFrame) -> list[str]:
     return [c for c in cols if text[c].nunique() > 1] + [SEED_KEY]
 
 
+def _minus_matched(rows: pd.DataFrame, wanted: pd.Series, reference: pd.DataFrame, keys: pd.Series,
+                   metrics: list[str]) -> pd.DataFrame:
+    """`rows[metrics]` minus those of the `reference` row whose key (`keys`) is each row's `wanted`; NaN if none.
+
+    Reference keys must be unique (one run per group and seed): reindex raises otherwise.
+    """
+    matched = reference[metrics].astype(float).set_index(keys).reindex(wanted).to_numpy(float)
+    return rows[metrics].astype(float) - matched
+
+
 def paired_differences(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """`<m>_diff` per run: a private run's metric minus its non-private run's (same settings, same seed); NaN if none.
 
@@ -133,9 +143,7 @@ def paired_differences(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
                       stacklevel=2)
         return pd.DataFrame(index=runs.index)
     ident = as_text(runs[pair_columns(runs)]).agg(_KEY_SEP.join, axis=1)
-    reference = runs.loc[~private, metrics].set_index(ident[~private])  # unique: reindex raises otherwise
-    matched = reference.reindex(ident[private]).to_numpy(float)
-    diffs = runs.loc[private, metrics].astype(float) - matched
+    diffs = _minus_matched(runs[private], ident[private], runs[~private], ident[~private], metrics)
     return diffs.reindex(runs.index).add_suffix("_diff")
 
 
@@ -157,8 +165,7 @@ def rise_differences(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     seed = as_text(private[[SEED_KEY]])[SEED_KEY]
     key = group + _KEY_SEP + eps.map(repr) + _KEY_SEP + seed
     wanted = group + _KEY_SEP + pd.Series(previous.to_numpy(), index=private.index).map(repr) + _KEY_SEP + seed
-    values = private[metrics].astype(float).set_index(key)
-    rises = private[metrics].astype(float) - values.reindex(wanted).to_numpy(float)
+    rises = _minus_matched(private, wanted, private, key, metrics)
     return rises.reindex(runs.index).add_suffix("_rise")
 
 

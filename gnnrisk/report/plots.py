@@ -83,10 +83,12 @@ def _ticks_at(ax: plt.Axes, values: np.ndarray) -> None:
         ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _legend(ax: plt.Axes, inside: int = 5) -> None:
-    """The legend inside the axes for a few lines, beside them for more (so it covers no data)."""
+def _legend(ax: plt.Axes, inside: int = 5, below: bool = False) -> None:
+    """The legend inside the axes for a few lines, beside (or below, for side-by-side panels) for more."""
     if len(ax.get_legend_handles_labels()[0]) <= inside:
         ax.legend(fontsize=8)
+    elif below:
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     else:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
@@ -190,7 +192,7 @@ def _pareto_panel(ax: plt.Axes, summary: pd.DataFrame, x: str, y: str, rows: np.
     if x == "epsilon":
         _log_x(ax, px[rows])
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend(ax, below=True)
 
 
 def plot_pareto(summary: pd.DataFrame, x: str, y: str, out_dir: Path, x_sense: str | None = None,
