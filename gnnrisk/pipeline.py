@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,10 @@ from torch_geometric.data import Data
 from gnnrisk.audit.group_metrics import group_fairness
 from gnnrisk.data import build_dataset
 from gnnrisk.errors import check_number
-from gnnrisk.privacy import TrainedModel, build_mechanism
-from gnnrisk.results import write_history, write_metrics, write_run_start
+from gnnrisk.models import validate_model
+from gnnrisk.privacy import Mechanism, TrainedModel, build_mechanism
+from gnnrisk.results import STAGING_DIR, write_history, write_metrics, write_run_start
+from gnnrisk.train.loop import validate_train_cfg
 from gnnrisk.train.metrics import classification_metrics
 from gnnrisk.utils.runtime import apply_threads, resolve_device, seed_everything
 
@@ -23,7 +27,8 @@ log = logging.getLogger(__name__)
 
 # Stages that run after training, in this order. A stage is enabled by its config group
 # (`explain=...`, `attack=...`, `audit=...`; `none` disables it) and implemented by
-# `gnnrisk.<group>.run_stage(stage_cfg, data, trained, run_dir, seed) -> dict` of flat metrics.
+# `gnnrisk.<group>.run_stage(stage_cfg, data, trained, run_dir, seed) -> dict` of flat metrics,
+# after `gnnrisk.<group>.validate_stage(stage_cfg, data, model_name)` accepted its config.
 STAGES = ("explain", "attack", "audit")
 
 
@@ -37,26 +42,53 @@ def enabled_stages(cfg: DictConfig) -> list[tuple[DictConfig, Any]]:
     return stages
 
 
-def validate_stages(cfg: DictConfig, data: Data) -> None:
-    """Let each enabled stage reject its config before any training (`validate_stage`, if it has one)."""
+def validate_run(cfg: DictConfig, data: Data) -> Mechanism:
+    """Everything a run can refuse, checked before any training: returns the configured mechanism.
+
+    Mechanism, model and train settings, then each enabled stage's
+    `validate_stage(stage_cfg, data, model_name)`.
+    """
+    mechanism = build_mechanism(cfg.privacy)
+    validate_model(cfg.model)
+    validate_train_cfg(cfg.train, None if cfg.model.name == "mlp" else int(cfg.model.num_layers))
+    check_selection_rate(cfg.get("eval", {}).get("selection_rate"))
     for stage_cfg, module in enabled_stages(cfg):
-        if hasattr(module, "validate_stage"):
-            module.validate_stage(stage_cfg, data)
+        module.validate_stage(stage_cfg, data, cfg.model.name)
+    return mechanism
 
 
 def run_stages(cfg: DictConfig, data: Data, trained: TrainedModel, run_dir: Path, seed: int) -> dict[str, Any]:
-    """Run every enabled post-training stage and collect their metrics."""
-    out: dict[str, Any] = {}
-    for stage_cfg, module in enabled_stages(cfg):
-        out.update(module.run_stage(stage_cfg, data, trained, run_dir, seed))
-    return out
+    """Run every enabled post-training stage and collect their metrics; their files appear only if all succeed.
+
+    Stages write into a staging folder inside `run_dir`, moved into place after the last stage:
+    a run that fails in a stage leaves no stage outputs behind.
+    """
+    staging = run_dir / STAGING_DIR
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        out: dict[str, Any] = {}
+        for stage_cfg, module in enabled_stages(cfg):
+            out.update(module.run_stage(stage_cfg, data, trained, staging, seed))
+        for path in sorted(staging.iterdir()):
+            os.replace(path, run_dir / path.name)
+        return out
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def check_selection_rate(selection_rate: Any) -> float | None:
+    """`eval.selection_rate`: null, or the share in (0, 1) of test nodes flagged."""
+    if selection_rate is None:
+        return None
+    return check_number("eval.selection_rate", selection_rate, low=0.0, high=1.0, low_open=True, high_open=True)
 
 
 def decision_threshold(prob_pos: torch.Tensor, selection_rate: float | None) -> float:
     """0.5 (the argmax) by default; with a selection rate, the score above which that share is flagged."""
-    if selection_rate is None:
+    rate = check_selection_rate(selection_rate)
+    if rate is None:
         return 0.5
-    rate = check_number("eval.selection_rate", selection_rate, low=0.0, high=1.0, low_open=True, high_open=True)
     return float(torch.quantile(prob_pos.double(), 1.0 - rate))
 
 
@@ -97,8 +129,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> dict[str
     data = build_dataset(cfg.data, seed)
     log.info("data %s: %d nodes, %d directed edges, %d features", data.name, data.num_nodes,
              data.num_edges, data.num_features)
-    mechanism = build_mechanism(cfg.privacy)
-    validate_stages(cfg, data)
+    mechanism = validate_run(cfg, data)
     data = data.to(device)
     trained: TrainedModel = mechanism.train(data, cfg.model, cfg.train, seed)
     prob = trained.predict_proba().cpu()

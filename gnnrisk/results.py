@@ -22,6 +22,8 @@ HISTORY_FILE = "history.csv"
 ERROR_FILE = "error.json"
 # Touched when a sweep skips a run that finished earlier, so that progress can tell its own skips apart.
 SKIP_MARKER = ".skipped"
+# Where the post-training stages write while they run; moved into the run folder once all succeed.
+STAGING_DIR = ".incomplete"
 
 PACKAGES = ("gnnrisk", "torch", "torch-geometric", "opacus", "hydra-core", "omegaconf", "numpy",
             "scipy", "scikit-learn", "networkx", "pandas")

@@ -17,6 +17,7 @@ from torch_geometric.data import Data
 
 from gnnrisk.attack.context import AttackContext
 from gnnrisk.errors import ConfigError
+from gnnrisk.models import validate_model
 from gnnrisk.privacy import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,16 @@ def headline_bound(out: dict[str, Any]) -> dict[str, Any]:
             "eps_lower_trials": out[f"attack_{best}_eps_lower_trials"], "eps_lower_confidence": 0.95}
 
 
+def validate_stage(stage_cfg: DictConfig, data: Data, model_name: str) -> None:
+    """Check every selected attack's settings against the dataset before any training."""
+    if stage_cfg.get("reference") is not None:
+        validate_model(stage_cfg.reference)
+    for name in selected_attacks(stage_cfg):
+        module = importlib.import_module(ATTACKS[name])
+        if hasattr(module, "validate"):
+            module.validate(stage_cfg, data)
+
+
 def run_stage(stage_cfg: DictConfig, data: Data, trained: TrainedModel, run_dir: Path, seed: int) -> dict[str, Any]:
     """Run every selected attack against the released model and return their flat metrics."""
     ctx = AttackContext(data=data, trained=trained, cfg=stage_cfg, seed=seed)
@@ -80,4 +91,4 @@ def run_stage(stage_cfg: DictConfig, data: Data, trained: TrainedModel, run_dir:
     return out
 
 
-__all__ = ["ATTACKS", "run_stage"]
+__all__ = ["ATTACKS", "run_stage", "validate_stage"]

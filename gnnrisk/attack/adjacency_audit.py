@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from omegaconf import DictConfig
+from torch_geometric.data import Data
 
 from gnnrisk.attack.audit_bound import audit_counts
 from gnnrisk.attack.context import AttackContext
@@ -35,6 +37,14 @@ def cell_counts(original: torch.Tensor, released: torch.Tensor, nodes: torch.Ten
     return int((t & o).sum()), int(t.sum()), int((~t & o).sum()), int((~t).sum())
 
 
+def validate(cfg: DictConfig, data: Data) -> int:
+    """The node count of `attack.adjacency`, at most the graph's nodes."""
+    count = int(check_number("attack.adjacency.num_nodes", cfg.adjacency.num_nodes, low=2, integer=True))
+    if count > data.num_nodes:
+        raise ConfigError("attack.adjacency.num_nodes", count, f"expected at most {data.num_nodes} (the graph's nodes)")
+    return count
+
+
 def run(ctx: AttackContext) -> dict[str, Any]:
     """Clopper-Pearson lower bound on epsilon from the cells of the released adjacency."""
     mechanism = ctx.trained.privacy.get("mechanism") or "none"
@@ -44,9 +54,7 @@ def run(ctx: AttackContext) -> dict[str, Any]:
                 "attack_adjacency_eps_lower_trials": f"{mechanism} releases no graph (needs privacy.name in "
                                                      + ", ".join(GRAPH_RELEASES) + ")"}
     n = ctx.data.num_nodes
-    count = int(check_number("attack.adjacency.num_nodes", ctx.cfg.adjacency.num_nodes, low=2, integer=True))
-    if count > n:
-        raise ConfigError("attack.adjacency.num_nodes", count, f"expected at most {n} (the graph's nodes)")
+    count = validate(ctx.cfg, ctx.data)
     nodes = torch.randperm(n, generator=ctx.generator(6))[:count]
     result = audit_counts(*cell_counts(ctx.data.edge_index, ctx.trained.graph.edge_index, nodes, n), ctx.delta)
     out: dict[str, Any] = result.as_metrics("attack_adjacency")

@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from omegaconf import DictConfig
+from torch_geometric.data import Data
 from torch_geometric.utils import coalesce
 
 from gnnrisk.attack.audit_bound import audit_scores
@@ -35,16 +37,22 @@ def draw_canaries(edge_index: torch.Tensor, num_nodes: int, count: int,
     return ends, include
 
 
-def run(ctx: AttackContext) -> dict[str, Any]:
-    """Insert canaries, re-release, score them by influence, and bound epsilon on held-out canaries."""
-    cfg = ctx.cfg.canary
-    n = ctx.data.num_nodes
-    count = int(check_number("attack.canary.num_canaries", cfg.num_canaries, low=2, integer=True))
+def validate(cfg: DictConfig, data: Data) -> tuple[int, float, int]:
+    """Canary count, delta and chunk of `attack.canary`; the canaries must fit the graph as disjoint pairs."""
+    block, n = cfg.canary, data.num_nodes
+    count = int(check_number("attack.canary.num_canaries", block.num_canaries, low=2, integer=True))
     if 2 * count > n:
         raise ConfigError("attack.canary.num_canaries", count,
                           f"expected at most {n // 2} (canaries are node-disjoint pairs among {n} nodes)")
-    delta = check_number("attack.canary.delta", cfg.delta, low=0.0, low_open=True)
-    chunk = int(check_number("attack.canary.chunk", cfg.chunk, low=1, integer=True))
+    delta = check_number("attack.canary.delta", block.delta, low=0.0, low_open=True)
+    chunk = int(check_number("attack.canary.chunk", block.chunk, low=1, integer=True))
+    return count, delta, chunk
+
+
+def run(ctx: AttackContext) -> dict[str, Any]:
+    """Insert canaries, re-release, score them by influence, and bound epsilon on held-out canaries."""
+    n = ctx.data.num_nodes
+    count, delta, chunk = validate(ctx.cfg, ctx.data)
     ends, include = draw_canaries(ctx.data.edge_index, n, count, ctx.generator(7))
     added = ends[:, include].to(ctx.data.edge_index.device)
     canary_data = with_edges(ctx.data, coalesce(torch.cat([ctx.data.edge_index, added, added.flip(0)], dim=1),

@@ -14,6 +14,16 @@ from gnnrisk.attack.targets import train_reference
 from gnnrisk.privacy import TrainedModel
 
 
+def inductive_sides(data: Data, attack: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inductive split (training side, attack side) on CPU, or a ConfigError naming the attack."""
+    train_side = getattr(data, "ind_train_mask", None)
+    attack_side = getattr(data, "ind_test_mask", None)
+    if train_side is None or attack_side is None or not attack_side.any() or not train_side.any():
+        raise ConfigError("attack", attack, f"needs an inductive split (data with ind_train_mask and "
+                          f"ind_test_mask); dataset {data.name!r} has none")
+    return train_side.cpu(), attack_side.cpu()
+
+
 @dataclass
 class AttackContext:
     """The run as an attacker sees it; `cache` shares models trained by one attack with the next."""
@@ -35,12 +45,7 @@ class AttackContext:
 
     def require_inductive(self, attack: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The inductive split (training side, attack side), or a ConfigError naming the attack."""
-        train_side = getattr(self.data, "ind_train_mask", None)
-        attack_side = getattr(self.data, "ind_test_mask", None)
-        if train_side is None or attack_side is None or not attack_side.any() or not train_side.any():
-            raise ConfigError("attack", attack, f"needs an inductive split (data with ind_train_mask and "
-                              f"ind_test_mask); dataset {self.data.name!r} has none")
-        return train_side.cpu(), attack_side.cpu()
+        return inductive_sides(self.data, attack)
 
     def reference(self) -> TrainedModel:
         """The `mlp` reference (`attack.reference`) trained once on the same data and shared by attacks."""

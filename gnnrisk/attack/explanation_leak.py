@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from omegaconf import DictConfig
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from gnnrisk.attack.context import AttackContext
-from gnnrisk.attack.pairs import balanced_pairs
+from gnnrisk.attack.pairs import balanced_pairs, check_edge_count
 from gnnrisk.attack.queries import own_feature_gradients
 from gnnrisk.attack.scores import roc_metrics
 from gnnrisk.errors import check_number
@@ -28,11 +29,17 @@ def explanation_similarity(model: nn.Module, graph: Data, pairs: Tensor, chunk: 
     return torch.nn.functional.cosine_similarity(grads[inverse[0]], grads[inverse[1]], dim=-1, eps=1e-12)
 
 
+def validate(cfg: DictConfig, data: Data) -> tuple[int, int]:
+    """The pair count and chunk of `attack.explain_sim`, checked against the graph."""
+    count = int(check_number("attack.explain_sim.num_pairs", cfg.explain_sim.num_pairs, low=1, integer=True))
+    chunk = int(check_number("attack.explain_sim.chunk", cfg.explain_sim.chunk, low=1, integer=True))
+    check_edge_count("attack.explain_sim.num_pairs", count, data.edge_index)
+    return count, chunk
+
+
 def run(ctx: AttackContext) -> dict[str, Any]:
     """AUROC (and TPR at low FPR) of explanation similarity as an edge score, with the mlp reference."""
-    cfg = ctx.cfg.explain_sim
-    count = int(check_number("attack.explain_sim.num_pairs", cfg.num_pairs, low=1, integer=True))
-    chunk = int(check_number("attack.explain_sim.chunk", cfg.chunk, low=1, integer=True))
+    count, chunk = validate(ctx.cfg, ctx.data)
     pairs, labels = balanced_pairs(ctx.data.edge_index, ctx.data.num_nodes, count, ctx.generator(5),
                                    "attack.explain_sim.num_pairs")
     y = labels.numpy()

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 from torch_geometric.data import Data
 
-from gnnrisk.attack.context import AttackContext
+from gnnrisk.attack.context import AttackContext, inductive_sides
 from gnnrisk.attack.pairs import edges_among
 from gnnrisk.attack.queries import feature_influence
 from gnnrisk.attack.scores import auroc
@@ -62,18 +63,26 @@ def queried_model(ctx: AttackContext, setting: str, train_side: torch.Tensor) ->
     return retrain_target(ctx.cfg.target, inductive_training_data(ctx.data, train_side), ctx.seed)
 
 
+def validate(cfg: DictConfig, data: Data) -> tuple[str, float, int, int]:
+    """Setting, delta, chunk and node count of `attack.linkteller`, checked against the inductive split."""
+    block = cfg.linkteller
+    setting = check_choice("attack.linkteller.setting", block.setting, SETTINGS)
+    delta = check_number("attack.linkteller.delta", block.delta, low=0.0, low_open=True)
+    chunk = int(check_number("attack.linkteller.chunk", block.chunk, low=1, integer=True))
+    _, attack_side = inductive_sides(data, "linkteller")
+    available = int(attack_side.sum())
+    count = int(check_number("attack.linkteller.num_nodes", block.num_nodes, low=2, integer=True))
+    if count > available:
+        raise ConfigError("attack.linkteller.num_nodes", count,
+                          f"expected at most {available} (nodes on the attack side of the inductive split)")
+    return setting, delta, chunk, count
+
+
 def run(ctx: AttackContext) -> dict[str, Any]:
     """Influence scores on all pairs among sampled attack-side nodes: AUROC and precision/recall at k-guesses."""
-    cfg = ctx.cfg.linkteller
-    setting = check_choice("attack.linkteller.setting", cfg.setting, SETTINGS)
-    delta = check_number("attack.linkteller.delta", cfg.delta, low=0.0, low_open=True)
-    chunk = int(check_number("attack.linkteller.chunk", cfg.chunk, low=1, integer=True))
+    setting, delta, chunk, count = validate(ctx.cfg, ctx.data)
     train_side, attack_side = ctx.require_inductive("linkteller")
     side_nodes = attack_side.nonzero().flatten()
-    count = int(check_number("attack.linkteller.num_nodes", cfg.num_nodes, low=2, integer=True))
-    if count > side_nodes.numel():
-        raise ConfigError("attack.linkteller.num_nodes", count,
-                          f"expected at most {side_nodes.numel()} (nodes on the attack side of the inductive split)")
     target = queried_model(ctx, setting, train_side)
     graph = target.graph
     sampled = side_nodes[torch.randperm(side_nodes.numel(), generator=ctx.generator(2))[:count]]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from omegaconf import DictConfig
 from torch import Tensor
+from torch_geometric.data import Data
 
 from gnnrisk.attack.context import AttackContext
-from gnnrisk.attack.pairs import balanced_pairs
+from gnnrisk.attack.pairs import balanced_pairs, check_edge_count
 from gnnrisk.attack.scores import auroc
 from gnnrisk.errors import check_choice, check_number
 
@@ -45,11 +47,17 @@ def distance_aurocs(prob: Tensor, pairs: Tensor, labels: Tensor, distances: list
     return {name: auroc(y, -dist[name].numpy()) for name in distances}
 
 
+def validate(cfg: DictConfig, data: Data) -> tuple[list[str], int]:
+    """The distances and the pair count of `attack.lsa`, checked against the graph."""
+    distances = [check_choice("attack.lsa.distances", d, DISTANCES) for d in cfg.lsa.distances]
+    count = int(check_number("attack.lsa.num_pairs", cfg.lsa.num_pairs, low=1, integer=True))
+    check_edge_count("attack.lsa.num_pairs", count, data.edge_index)
+    return distances, count
+
+
 def run(ctx: AttackContext) -> dict[str, Any]:
     """Attack-0 on the released posteriors and on the mlp reference; the gap is the leakage."""
-    cfg = ctx.cfg.lsa
-    distances = [check_choice("attack.lsa.distances", d, DISTANCES) for d in cfg.distances]
-    count = int(check_number("attack.lsa.num_pairs", cfg.num_pairs, low=1, integer=True))
+    distances, count = validate(ctx.cfg, ctx.data)
     pairs, labels = balanced_pairs(ctx.data.edge_index, ctx.data.num_nodes, count, ctx.generator(1),
                                    "attack.lsa.num_pairs")
     target = distance_aurocs(ctx.trained.predict_proba().cpu(), pairs, labels, distances)

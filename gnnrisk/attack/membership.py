@@ -14,9 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
+from omegaconf import DictConfig
 from torch import Tensor
+from torch_geometric.data import Data
 
-from gnnrisk.attack.context import AttackContext
+from gnnrisk.attack.context import AttackContext, inductive_sides
 from gnnrisk.attack.scores import roc_metrics
 from gnnrisk.attack.targets import train_shadow
 
@@ -53,6 +55,11 @@ def shadow_classifier(ctx: AttackContext, attack_side: Tensor) -> LogisticRegres
     clf = LogisticRegression(max_iter=1000)
     clf.fit(sorted_posteriors(prob[nodes]), labels.numpy())
     return clf
+
+
+def validate(cfg: DictConfig, data: Data) -> None:
+    """Membership inference needs the inductive split (its shadow model trains on the attack side)."""
+    inductive_sides(data, "mia")
 
 
 def run(ctx: AttackContext) -> dict[str, Any]:

@@ -18,11 +18,17 @@ def undirected_edges(edge_index: Tensor) -> Tensor:
     return edge_index[:, edge_index[0] < edge_index[1]]
 
 
+def check_edge_count(field: str, count: int, edge_index: Tensor) -> None:
+    """A ConfigError when `count` undirected edges cannot be drawn from the graph."""
+    available = int((edge_index[0] < edge_index[1]).sum())
+    if count > available:
+        raise ConfigError(field, count, f"expected at most {available} (the graph's undirected edges)")
+
+
 def sample_edges(edge_index: Tensor, count: int, generator: torch.Generator, field: str) -> Tensor:
     """`count` distinct undirected edges drawn uniformly, [2, count]."""
+    check_edge_count(field, count, edge_index)
     edges = undirected_edges(edge_index.cpu())
-    if count > edges.size(1):
-        raise ConfigError(field, count, f"expected at most {edges.size(1)} (the graph's undirected edges)")
     return edges[:, torch.randperm(edges.size(1), generator=generator)[:count]]
 
 

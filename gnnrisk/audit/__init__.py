@@ -23,8 +23,11 @@ def run_stage(stage_cfg: DictConfig, data: Data, trained: Any, run_dir: Path, se
     return run_feedback(stage_cfg, data, trained, run_dir, seed)
 
 
-def validate_stage(stage_cfg: DictConfig, data: Data) -> None:
-    """Check the audit config against the dataset before any training (raises ConfigError)."""
+def validate_stage(stage_cfg: DictConfig, data: Data, model_name: str | None = None) -> None:
+    """Check the audit config against the dataset before any training (raises ConfigError).
+
+    `model_name` (the stages' common signature) does not matter to the audits.
+    """
     name = check_choice("audit.name", stage_cfg.name, AUDITS)
     if name == "fairness":
         from gnnrisk.audit.fairness import validate

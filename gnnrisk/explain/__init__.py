@@ -19,10 +19,11 @@ from omegaconf import DictConfig
 from torch_geometric.data import Data
 
 from gnnrisk.errors import ConfigError, check_choice, check_number
-from gnnrisk.explain.algorithms import ALGORITHMS, build_explainer, message_passing_layers
+from gnnrisk.explain.algorithms import (ALGORITHMS, build_explainer, check_architecture,
+                                       message_passing_layers)
 from gnnrisk.explain.compute import NodeExplanation, explain_nodes, train_pgexplainer
 from gnnrisk.explain.evaluation import GROUND_TRUTHS, causal_flags, summarise
-from gnnrisk.explain.nodes import select_nodes
+from gnnrisk.explain.nodes import select_nodes, validate_node_spec
 from gnnrisk.explain.outputs import save_explanations
 from gnnrisk.explain.plot import draw_explanation
 from gnnrisk.privacy.base import TrainedModel
@@ -49,9 +50,11 @@ def validate(cfg: DictConfig) -> None:
         check_number("explain.lr", cfg.lr, low=0.0, low_open=True)
 
 
-def validate_stage(stage_cfg: DictConfig, data: Data) -> None:
-    """Reject a bad `explain` config before any training."""
+def validate_stage(stage_cfg: DictConfig, data: Data, model_name: str) -> None:
+    """Reject a bad `explain` config before any training, including an explainer the model cannot carry."""
     validate(stage_cfg)
+    validate_node_spec(stage_cfg, data.num_nodes, int(data.y.max()) + 1)
+    check_architecture(model_name, stage_cfg.name)
 
 
 def edge_table(explained: list[NodeExplanation]) -> pd.DataFrame:

@@ -28,17 +28,32 @@ def message_passing_layers(model: nn.Module) -> int:
     return sum(isinstance(m, MessagePassing) for m in model.modules())
 
 
-def check_explainable(model: nn.Module, name: str) -> None:
-    """Raise a ConfigError when `model` cannot carry a link-level explanation by algorithm `name`."""
-    if message_passing_layers(model) == 0:
-        raise ConfigError("explain.name", name, f"the model ({type(model).__name__}) has no message-passing "
+def _refuse(name: str, model: str, reads_edges: bool, has_attention: bool) -> None:
+    """Raise a ConfigError when a model (`model`, with these traits) cannot carry explanation `name`."""
+    if not reads_edges:
+        raise ConfigError("explain.name", name, f"the model ({model}) has no message-passing "
                           "layer that reads edge_index (an MLP: model=mlp or privacy=dp_mlp), so no edge can "
                           "explain its output; explain a graph model: model=gcn|sage|gat|gin, or "
                           "privacy=gap_edp|gap_ndp|dpsgd_node")
-    if name == "attention" and not any(isinstance(m, ATTENTION_LAYERS) for m in model.modules()):
+    if name == "attention" and not has_attention:
         others = ", ".join(a for a in ALGORITHMS if a != "attention")
-        raise ConfigError("explain.name", name, f"needs attention weights, which {type(model).__name__} "
+        raise ConfigError("explain.name", name, f"needs attention weights, which {model} "
                           f"does not have: use model=gat, or one of {others}")
+
+
+def check_architecture(model_name: str, name: str) -> None:
+    """Before training: refuse an explainer that the configured `model.name` cannot carry.
+
+    Every mechanism that reads edges keeps the configured architecture or refuses model=gat (GAP),
+    and model=mlp is the only architecture without message passing (privacy=dp_mlp requires it).
+    """
+    _refuse(name, f"model={model_name}", model_name != "mlp", model_name == "gat")
+
+
+def check_explainable(model: nn.Module, name: str) -> None:
+    """Raise a ConfigError when `model` cannot carry a link-level explanation by algorithm `name`."""
+    _refuse(name, type(model).__name__, message_passing_layers(model) > 0,
+            any(isinstance(m, ATTENTION_LAYERS) for m in model.modules()))
 
 
 def build_algorithm(cfg: DictConfig, model: nn.Module) -> ExplainerAlgorithm:

@@ -32,6 +32,28 @@ def has_edges(graph: Data) -> Tensor:
     return torch.bincount(graph.edge_index[1], minlength=graph.num_nodes) > 0
 
 
+def validate_node_spec(cfg: DictConfig, num_nodes: int, num_classes: int) -> None:
+    """Check `explain.split`, `explain.classes` and `explain.nodes` against the dataset, before any training."""
+    check_choice("explain.split", cfg.get("split", "test"), SPLITS)
+    classes = cfg.get("classes")
+    if classes is not None:
+        if not isinstance(classes, (list, tuple, ListConfig)) or len(classes) == 0:
+            raise ConfigError("explain.classes", classes, f"expected null or a list of classes in [0, {num_classes - 1}]")
+        for i, c in enumerate(classes):
+            check_number(f"explain.classes[{i}]", c, low=0, high=num_classes - 1, integer=True)
+    spec = cfg.get("nodes", "sample")
+    if isinstance(spec, (list, tuple, ListConfig)):
+        ids = [check_number("explain.nodes[]", v, low=0, high=num_nodes - 1, integer=True) for v in spec]
+        if not ids or len(set(ids)) != len(ids):
+            raise ConfigError("explain.nodes", list(spec), f"expected distinct node ids in [0, {num_nodes - 1}]")
+    elif spec == "sample":
+        check_number("explain.num_nodes", cfg.num_nodes, low=1, integer=True)
+    elif isinstance(spec, int) and not isinstance(spec, bool):
+        check_number("explain.nodes", spec, low=1, integer=True)
+    else:
+        raise ConfigError("explain.nodes", spec, "expected 'sample', a count, or a list of node ids")
+
+
 def select_nodes(cfg: DictConfig, graph: Data, prob: Tensor, seed: int) -> Tensor:
     """Global ids of the nodes to explain, sorted; a ConfigError names the ways out when there are none."""
     pred = prob.argmax(-1)

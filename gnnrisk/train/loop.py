@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from gnnrisk.errors import check_choice, check_number
+from gnnrisk.errors import ConfigError, check_choice, check_number
 from gnnrisk.models.full_batch import full_graph_forward
 from gnnrisk.train.sampler import make_node_loader
 
@@ -30,8 +30,8 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def validate_train_cfg(cfg: DictConfig) -> None:
-    """Check the `train` config group."""
+def validate_train_cfg(cfg: DictConfig, num_layers: int | None = None) -> None:
+    """Check the `train` config group; with `num_layers` (a graph model's), one fan-out per layer."""
     check_number("train.epochs", cfg.epochs, low=1, integer=True)
     check_number("train.lr", cfg.lr, low=0.0, low_open=True)
     check_number("train.weight_decay", cfg.weight_decay, low=0.0)
@@ -39,9 +39,17 @@ def validate_train_cfg(cfg: DictConfig) -> None:
     check_choice("train.monitor", cfg.monitor, MONITORS)
     if cfg.batch_size is not None:
         check_number("train.batch_size", cfg.batch_size, low=1, integer=True)
-        for i, k in enumerate(cfg.num_neighbors):
+        fanout = cfg.num_neighbors
+        if isinstance(fanout, (str, bytes)) or not hasattr(fanout, "__len__") or len(fanout) == 0:
+            raise ConfigError("train.num_neighbors", fanout, "expected a list of fan-outs, one per layer "
+                              "(an integer >= 1, or -1 for all neighbours)")
+        for i, k in enumerate(fanout):
             if k != -1:
                 check_number(f"train.num_neighbors[{i}]", k, low=1, integer=True)
+        if num_layers is not None and len(fanout) != num_layers:
+            raise ConfigError("train.num_neighbors", list(fanout), f"expected {num_layers} fan-outs, one per "
+                              f"layer of the model (model.num_layers={num_layers}): a shorter list would "
+                              "train on truncated neighbourhoods")
 
 
 @torch.no_grad()

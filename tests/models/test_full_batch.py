@@ -26,7 +26,7 @@ def random_graph(n: int, m: int, symmetric: bool, seed: int = 0) -> tuple[torch.
 def model_of(name: str, layers: int, hidden: int = 16, **extra) -> torch.nn.Module:
     """A model built as the pipeline builds it."""
     cfg = OmegaConf.create({"name": name, "hidden_channels": hidden, "num_layers": layers, "dropout": 0.5,
-                            "norm": None, "jk": None, **extra})
+                            "norm": None, **({} if name == "mlp" else {"jk": None}), **extra})
     return build_model(cfg, 7, 3)
 
 
