@@ -19,6 +19,8 @@ MECHANISMS: dict[str, str] = {
     "lapgraph": "gnnrisk.privacy.graph_perturbation:LapGraph",
     "gap_edp": "gnnrisk.privacy.gap:GapEdp",
     "gap_ndp": "gnnrisk.privacy.gap:GapNdp",
+    "progap_edp": "gnnrisk.privacy.progap:ProgapEdp",
+    "progap_ndp": "gnnrisk.privacy.progap:ProgapNdp",
     "dpsgd_node": "gnnrisk.privacy.dpsgd_node:DpsgdNode",
     "dp_mlp": "gnnrisk.privacy.dp_mlp:DpMlp",
 }

@@ -55,16 +55,39 @@ from gnnrisk.train.loop import FitResult, fit
 SUPPORTED_MODELS = ("gcn", "sage")
 
 
-def _epsilon(cfg: DictConfig) -> float:
+def target_epsilon(cfg: DictConfig) -> float:
     """The target epsilon: a positive number (inf = no noise)."""
     return check_number("privacy.epsilon", cfg.epsilon, low=0.0, low_open=True)
 
 
-def _delta(cfg: DictConfig) -> float | None:
+def optional_delta(cfg: DictConfig) -> float | None:
     """`privacy.delta` in (0, 1), or None when null (each variant then uses its documented default)."""
     if cfg.delta is None:
         return None
     return check_number("privacy.delta", cfg.delta, low=0.0, high=1.0, low_open=True, high_open=True)
+
+
+def model_sizes(model_cfg: DictConfig, builds: str) -> tuple[int, int, float]:
+    """hidden_channels, num_layers and dropout from the `model` group (model.name must be supported).
+
+    `builds` starts the error message: what the mechanism builds in place of the named model.
+    """
+    if model_cfg.name not in SUPPORTED_MODELS:
+        raise ConfigError("model.name", model_cfg.name,
+                          f"{builds} and supports model={' or model='.join(SUPPORTED_MODELS)} "
+                          "(sizes from model.hidden_channels, num_layers, dropout)")
+    hidden = int(check_number("model.hidden_channels", model_cfg.hidden_channels, low=1, integer=True))
+    layers = int(check_number("model.num_layers", model_cfg.num_layers, low=1, integer=True))
+    dropout = check_number("model.dropout", model_cfg.dropout, low=0.0, high=1.0, high_open=True)
+    return hidden, layers, dropout
+
+
+def edge_level_defaults(data: Data, delta: float | None) -> tuple[float, float]:
+    """(delta, per-aggregation L2 sensitivity) under edge-level DP: delta defaults to 1/(10 |E|), |E| the
+    undirected edges; the sensitivity is sqrt(2) on an undirected graph (one edge moves two rows), else 1."""
+    delta = delta or 1.0 / (10 * max(1, data.edge_index.size(1) // 2))
+    sensitivity = math.sqrt(2.0) if is_undirected(data.edge_index, num_nodes=data.num_nodes) else 1.0
+    return delta, sensitivity
 
 
 class _Gap(Mechanism):
@@ -74,29 +97,18 @@ class _Gap(Mechanism):
 
     def __init__(self, cfg: DictConfig):
         super().__init__(cfg)
-        self.target_epsilon = _epsilon(cfg)
-        self.delta = _delta(cfg)
+        self.target_epsilon = target_epsilon(cfg)
+        self.delta = optional_delta(cfg)
         self.hops = int(check_number("privacy.hops", cfg.hops, low=1, integer=True))
         self.encoder_epochs = int(check_number("privacy.encoder_epochs", cfg.encoder_epochs, low=1, integer=True))
         self.base_layers = int(check_number("privacy.base_layers", cfg.base_layers, low=1, integer=True))
         self.head_layers = int(check_number("privacy.head_layers", cfg.head_layers, low=1, integer=True))
         self.private = math.isfinite(self.target_epsilon)
 
-    def _sizes(self, model_cfg: DictConfig) -> tuple[int, int, float]:
-        """hidden_channels, encoder layers and dropout from the `model` group (model.name must be supported)."""
-        if model_cfg.name not in SUPPORTED_MODELS:
-            raise ConfigError("model.name", model_cfg.name,
-                              f"{self.name} builds GAP's own encoder/aggregation/classifier and supports "
-                              f"model={' or model='.join(SUPPORTED_MODELS)} (sizes from model.hidden_channels, "
-                              "num_layers, dropout)")
-        hidden = int(check_number("model.hidden_channels", model_cfg.hidden_channels, low=1, integer=True))
-        layers = int(check_number("model.num_layers", model_cfg.num_layers, low=1, integer=True))
-        dropout = check_number("model.dropout", model_cfg.dropout, low=0.0, high=1.0, high_open=True)
-        return hidden, layers, dropout
-
     def _modules(self, data: Data, model_cfg: DictConfig, batch_norm: bool) -> tuple[GapEncoder, GapClassifier]:
         """A fresh encoder and classifier sized by the model config."""
-        hidden, layers, dropout = self._sizes(model_cfg)
+        hidden, layers, dropout = model_sizes(model_cfg,
+                                              f"{self.name} builds GAP's own encoder/aggregation/classifier")
         num_classes = int(data.y.max()) + 1
         encoder = GapEncoder(data.num_features, hidden, num_classes, layers, dropout, batch_norm).to(data.x.device)
         classifier = GapClassifier(self.hops, hidden, num_classes, self.base_layers, self.head_layers,
@@ -122,15 +134,16 @@ class _Gap(Mechanism):
         return lambda: explainable_gap(model, data, edge_index, noise_std, self._noise_generator(data, seed))
 
 
-def _calibrate(target: float, delta: float, epsilon_fn: Callable[[float], float], context: str) -> tuple[float, float]:
+def calibrate_quietly(target: float, delta: float, epsilon_fn: Callable[[float], float],
+                      context: str) -> tuple[float, float]:
     """`accounting.calibrate_noise`, without Opacus's warnings about trial noise levels off the order grid."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Optimal order is the")
         return acc.calibrate_noise(target, delta, epsilon_fn, context=context)
 
 
-def _staged(stage: str, history: list[dict[str, float]]) -> list[dict[str, Any]]:
-    """History rows tagged with the module they belong to (encoder or classifier)."""
+def staged_history(stage: str, history: list[dict[str, float]]) -> list[dict[str, Any]]:
+    """History rows tagged with the module or stage they belong to (e.g. encoder, classifier)."""
     return [{"stage": stage, **row} for row in history]
 
 
@@ -154,14 +167,13 @@ class GapEdp(_Gap):
 
     def calibrate(self, data: Data) -> dict[str, Any]:
         """Noise std of each hop and the epsilon it spends (RDP of K Gaussian mechanisms)."""
-        delta = self.delta or 1.0 / (10 * max(1, data.edge_index.size(1) // 2))
-        sensitivity = math.sqrt(2.0) if is_undirected(data.edge_index, num_nodes=data.num_nodes) else 1.0
+        delta, sensitivity = edge_level_defaults(data, self.delta)
         out = {"mechanism": self.name, "privacy_unit": self.privacy_unit, "delta": delta, "hops": self.hops,
                "aggregation_sensitivity": sensitivity, "target_epsilon": self.target_epsilon}
         if not self.private:
             return {**out, "epsilon": None, "delta": None, "target_epsilon": None,
                     "noise_multiplier": 0.0, "aggregation_noise_std": 0.0}
-        z, eps = _calibrate(
+        z, eps = calibrate_quietly(
             self.target_epsilon, delta, lambda z: edp_epsilon(z, self.hops, delta),
             context=f"with privacy.hops={self.hops}, privacy.delta={delta:g}")
         return {**out, "epsilon": eps, "noise_multiplier": z, "aggregation_noise_std": z * sensitivity}
@@ -180,7 +192,8 @@ class GapEdp(_Gap):
         cls_fit = fit(model, data, OmegaConf.merge(train_cfg, {"epochs": epochs, "batch_size": None}), seed)
         result = FitResult(epochs=cls_fit.epochs, best_epoch=cls_fit.best_epoch,
                            train_seconds=time.perf_counter() - start,
-                           history=_staged("encoder", enc_fit.history) + _staged("classifier", cls_fit.history))
+                           history=staged_history("encoder", enc_fit.history)
+                           + staged_history("classifier", cls_fit.history))
         return TrainedModel(model=model, graph=data, fit=result,
                             privacy={**privacy, "encoder_epochs": enc_fit.epochs},
                             explain_view=self._explain_view(model, data, data.edge_index,
@@ -228,7 +241,7 @@ class GapNdp(_Gap):
             z, eps = 0.0, None
             out.update(delta=None, target_epsilon=None)
         else:
-            z, eps = _calibrate(
+            z, eps = calibrate_quietly(
                 self.target_epsilon, delta,
                 lambda z: ndp_epsilon(z, self.hops, q, enc_steps, cls_steps, delta),
                 context=f"with privacy.encoder_epochs={self.encoder_epochs}, privacy.epochs={self.epochs}, "
@@ -254,7 +267,7 @@ class GapNdp(_Gap):
                                 val=(cache[va], data.y[va]), seed=seed + 3, **sgd)
         model = CachedGap(encoder, classifier, cache).eval()
         result = FitResult(epochs=self.epochs, best_epoch=self.epochs, train_seconds=time.perf_counter() - start,
-                           history=_staged("encoder", enc_hist) + _staged("classifier", cls_hist))
+                           history=staged_history("encoder", enc_hist) + staged_history("classifier", cls_hist))
         return TrainedModel(model=model, graph=data, fit=result, privacy=privacy,
                             explain_view=self._explain_view(model, data, edges, privacy["aggregation_noise_std"],
                                                             seed))
