@@ -10,10 +10,14 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra._internal.utils import get_args_parser
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from gnnrisk.errors import ConfigError, GnnriskError
+from gnnrisk.preflight import check_overrides
+from gnnrisk.progress import last_sweep_state
+from gnnrisk.report.collect import load_json_object
 from gnnrisk.pipeline import run_experiment
 from gnnrisk.results import METRICS_FILE, SKIP_MARKER, write_error
 from gnnrisk.summary import print_summary
@@ -37,9 +41,11 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
               file=sys.stderr)
         sys.exit(2)
     if multirun and skip_finished and (run_dir / METRICS_FILE).exists():
-        log.info("skipping %s: %s exists (finished earlier)", run_dir, METRICS_FILE)
-        (run_dir / SKIP_MARKER).touch()
-        return None
+        if load_json_object(run_dir / METRICS_FILE)[0] is not None:
+            log.info("skipping %s: %s exists (finished earlier)", run_dir, METRICS_FILE)
+            (run_dir / SKIP_MARKER).touch()
+            return None
+        log.warning("re-running %s: its %s is broken", run_dir, METRICS_FILE)
     try:
         workers = concurrent_workers(HydraConfig.get().launcher) if multirun else 1
         metrics = run_experiment(cfg, run_dir, workers)
@@ -69,8 +75,25 @@ def _entry(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: the overrides checked first, then the run or sweep.
+
+    Exit codes: 0 all runs finished; 2 bad input (one line on stderr, nothing run); 3 a sweep ran to
+    its end but some of its runs failed (their folders hold error.json).
+    """
+    args = get_args_parser().parse_args(sys.argv[1:])
+    if not (args.help or args.hydra_help or args.shell_completion or args.info or args.config_dir
+            or args.config_path or args.config_name or args.experimental_rerun):
+        try:
+            check_overrides(args.overrides, CONFIG_DIR)
+        except ConfigError as err:
+            print(f"gnnrisk: error: {err}", file=sys.stderr)
+            sys.exit(2)
     _entry()
+    state = last_sweep_state()
+    if args.multirun and state is not None and state.failed:
+        print(f"gnnrisk: {state.failed} of {state.done} runs of the sweep failed (error.json in their folders)",
+              file=sys.stderr)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

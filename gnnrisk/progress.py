@@ -103,6 +103,14 @@ def _clock(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+_LAST_SWEEP: SweepState | None = None
+
+
+def last_sweep_state() -> SweepState | None:
+    """The final counts of the last sweep this process launched (None before any)."""
+    return _LAST_SWEEP
+
+
 class SweepProgress(Callback):
     """Hydra callback: prints a progress line of the sweep whenever a run of it ends."""
 
@@ -110,6 +118,7 @@ class SweepProgress(Callback):
         self.interval = float(interval)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._started: float | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         """Launchers pickle the callbacks to send them to the jobs: the watcher thread stays here."""
@@ -123,6 +132,7 @@ class SweepProgress(Callback):
         """Start watching the sweep folder in a daemon thread of the launching process."""
         sweep_dir, total = Path(config.hydra.sweep.dir), planned_jobs(config)
         started = time.time() - 1.0  # file systems with 1 s mtime resolution: count a run written this second
+        self._started = started
         console = Console(stderr=True, highlight=False)
         self._stop.clear()
         self._thread = threading.Thread(target=self._watch, args=(sweep_dir, started, total, console),
@@ -130,10 +140,13 @@ class SweepProgress(Callback):
         self._thread.start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        """Stop watching and print the final line."""
+        """Stop watching, print the final line and keep the final counts for the exit code."""
+        global _LAST_SWEEP
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10 * self.interval)
+        if self._started is not None:
+            _LAST_SWEEP = sweep_state(Path(config.hydra.sweep.dir), self._started)
 
     def _watch(self, sweep_dir: Path, started: float, total: int | None, console: Console) -> None:
         """Print a line whenever a run ends (checked every `interval` s and once more at the end)."""

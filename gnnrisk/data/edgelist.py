@@ -1,13 +1,20 @@
 """A user's own graph from CSV files (edge list + node table), anonymised on load.
 
-Original identifiers only serve to join the two files: nodes get a seeded random index, identifier
+Original identifiers only serve to join the two files: nodes get a random index, identifier
 columns are dropped, and nothing on the returned `Data` holds or maps back to a raw identifier.
-Messages name counts and file line numbers, never identifier values.
+The random index is keyed by `data.pseudonym_key`: null (the default) draws a fresh key from the
+operating system that is never stored, so no one (the user included) can map a node of the outputs
+back to a row of the input; an integer key makes the mapping repeatable and reversible by anyone who
+has the key and the input. The splits are drawn from the run's seed in the order of the input rows,
+so they do not depend on the key. Messages name counts, line numbers and configured column names,
+never values from the files.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
+import secrets
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,6 +48,7 @@ def load_edgelist(cfg: DictConfig, seed: int) -> Data:
     features = _column_list(cfg, "feature_columns", optional=True)
     missing_labels = check_choice("data.missing_labels", cfg.get("missing_labels", "drop"),
                                   ("drop", "error"))
+    key = _pseudonym_key(cfg)
     split = cfg.get("split") or {}
     train, val = split.get("train", 0.6), split.get("val", 0.2)
     fraction = check_number("data.split.inductive_fraction", split.get("inductive_fraction", 0.5),
@@ -78,25 +86,54 @@ def load_edgelist(cfg: DictConfig, seed: int) -> Data:
         _reject_rows(nodes[group_col].isna().to_numpy(), nodes_path,
                      f"have no value in the group column {group_col!r}", lines)
     x = _features(nodes, features, (id_col, label_col, group_col), nodes_path)
-    y = _codes(nodes[label_col])
-    if int(y.max()) < 1:
-        raise DataError(f"{nodes_path}: label column {label_col!r} holds a single class; "
-                        "node classification needs at least two")
+    y = _labels(nodes[label_col], label_col, nodes_path)
 
     src, dst = _edge_endpoints(edges, src_col, dst_col, ids, dropped_ids, edges_path, nodes_path)
     num_nodes = len(ids)
-    generator = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(num_nodes, generator=generator)  # row i of the node table -> node perm[i]
+    perm = torch.randperm(num_nodes, generator=_pseudonym_generator(key))  # row i -> node perm[i]
     edge_index = _clean_edges(perm[src], perm[dst], num_nodes, edges_path)
 
     order = torch.argsort(perm)  # node j <- row order[j]
     data = Data(x=x[order], edge_index=edge_index, y=y[order])
     if group_col is not None:
         data.group = _codes(nodes[group_col])[order]
-    data.train_mask, data.val_mask, data.test_mask = random_masks(num_nodes, train, val, generator)
-    data.ind_train_mask, data.ind_test_mask = inductive_masks(num_nodes, generator, fraction)
+    generator = torch.Generator().manual_seed(seed)  # splits by input row, then carried to the pseudonyms
+    masks = (*random_masks(num_nodes, train, val, generator), *inductive_masks(num_nodes, generator, fraction))
+    data.train_mask, data.val_mask, data.test_mask, data.ind_train_mask, data.ind_test_mask = (
+        mask[order] for mask in masks)
     data.name = "edgelist"
     return data
+
+
+def _pseudonym_key(cfg: DictConfig) -> int | None:
+    """`data.pseudonym_key`: null (a fresh, unstored key) or a non-negative integer (repeatable, reversible)."""
+    key = cfg.get("pseudonym_key")
+    if key is None:
+        return None
+    return int(check_number("data.pseudonym_key", key, low=0, high=2**63 - 1, integer=True))
+
+
+def _pseudonym_generator(key: int | None) -> torch.Generator:
+    """The generator of the re-indexing: keyed, or seeded from the OS and forgotten with this frame."""
+    return torch.Generator().manual_seed(secrets.randbits(63) if key is None else key)
+
+
+def _labels(column: pd.Series, label_col: str, path: Path) -> torch.Tensor:
+    """Class codes 0..C-1 of the label column, refusing what is not a class label."""
+    values = column.to_numpy()
+    if is_numeric_dtype(column) and not np.array_equal(values, np.round(values)):
+        raise DataError(f"{path}: label column {label_col!r} holds non-integer numbers; node classification "
+                        "needs class labels (integers or text), not a continuous score")
+    y = _codes(column)
+    classes = int(y.max()) + 1
+    if classes < 2:
+        raise DataError(f"{path}: label column {label_col!r} holds a single class; "
+                        "node classification needs at least two")
+    if classes > len(column) / 2:
+        raise DataError(f"{path}: label column {label_col!r} holds {classes} distinct values among "
+                        f"{len(column)} labelled nodes; a class label repeats across nodes (is it an "
+                        "identifier or a score column?)")
+    return y
 
 
 def _path(cfg: DictConfig, key: str, required: bool) -> Path | None:
@@ -148,16 +185,32 @@ def _read_csv(path: Path, field: str, required: Sequence[str], str_columns: Sequ
     except pd.errors.ParserWarning as err:
         raise DataError(f"{field}: cannot read {path} as CSV (some rows have more fields than "
                         "the header)") from err
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+    except UnicodeDecodeError as err:
+        raise DataError(f"{field}: cannot read {path} as CSV (not UTF-8 text)") from err
+    except pd.errors.ParserError as err:
+        # pandas' tokenizer messages give line and field counts, never the fields themselves
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"{field}: cannot read {path} as CSV ({first})") from err
+    except ValueError as err:  # a conversion error would quote a value from the file: say only what failed
+        raise DataError(f"{field}: cannot read {path} as CSV (a value cannot be converted: "
+                        f"{type(err).__name__})") from err
     except OSError as err:
         raise DataError(f"{field}: cannot open {path} ({err.strerror or err})") from err
     df.columns = [str(c).strip() for c in df.columns]
     absent = [c for c in required if c not in df.columns]
     if absent:
-        raise DataError(f"{field}: {path} has no column {', '.join(map(repr, absent))}; "
-                        f"columns found: {_listing(df.columns)}")
+        # Without a header the first line is a person's row: name only the configured columns.
+        present = [c for c in required if c in df.columns]
+        raise DataError(f"{field}: {path} has no column {', '.join(map(repr, absent))} (its first line has "
+                        f"{len(df.columns)} fields" + (f"; found {', '.join(map(repr, present))}" if present else "")
+                        + "); the first line must be a header naming the columns set in data.*_column")
+    # pandas renames a repeated name to `name.1`: look at the header as written (a real header by now)
+    with open(path, newline="", encoding="utf-8") as fh:
+        header = [str(c).strip() for c in next(csv.reader(fh), [])]
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated:
+        raise DataError(f"{field}: {path} has {len(duplicated)} column name(s) used more than once, e.g. "
+                        f"{duplicated[0]!r}; give every column its own name")
     if df.empty:
         raise DataError(f"{field}: file {path} has a header but no rows")
     return df

@@ -259,8 +259,10 @@ def top_noisy_cells(cells: np.ndarray, num_nodes: int, count: int, scale: float,
         if target >= total:
             lower = -math.inf
         else:
+            # The bracket is O(1) wide and xtol O(scale): at a huge epsilon (tiny scale) bisection needs
+            # up to log2(1 / scale) + 40 steps, far beyond brentq's default 100.
             lower = brentq(lambda t: expected_above(t) - target, -1.0 - 60.0 * scale, 1.0 + 60.0 * scale,
-                           xtol=1e-12 * scale)
+                           xtol=1e-12 * scale, maxiter=4000)
             lower = min(lower, threshold)
         s_low, s_high = float(laplace_survival(lower, scale)), float(laplace_survival(threshold, scale))
         inside = (s_low - s_high) / (1.0 - s_high) if s_high < 1.0 else 0.0

@@ -14,7 +14,8 @@ from gnnrisk.results import CONFIG_FILE, ERROR_FILE, METRICS_FILE
 
 CONFIG_PREFIX = "cfg."     # config columns are `cfg.<dotted key>`; metric columns are the bare metric names
 RUN_COLUMNS = ("run", "status", "error_type", "error")
-FINISHED, FAILED, INCOMPLETE = "finished", "failed", "incomplete"
+# broken: metrics.json is there but not a readable JSON object (a truncated copy, a hand edit): not finished
+FINISHED, FAILED, INCOMPLETE, BROKEN = "finished", "failed", "incomplete", "broken"
 RUN_FILES = (METRICS_FILE, ERROR_FILE, CONFIG_FILE)
 
 
@@ -50,15 +51,25 @@ def run_status(run_dir: Path) -> str:
     return INCOMPLETE
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from `path`, or {} with a warning when it is unreadable."""
+def load_json_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the JSON object in `path`, None), or (None, why it is not one)."""
     try:
         with open(path) as fh:
             obj = json.load(fh)
-    except (OSError, json.JSONDecodeError) as err:
-        warnings.warn(f"{path}: unreadable ({err}); ignored", ReportWarning, stacklevel=2)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return None, f"unreadable ({type(err).__name__}: {err})"
+    if not isinstance(obj, dict):
+        return None, f"holds a JSON {type(obj).__name__}, not an object of metrics"
+    return obj, None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`, or {} with a warning when it is unreadable."""
+    obj, problem = load_json_object(path)
+    if obj is None:
+        warnings.warn(f"{path}: {problem}; ignored", ReportWarning, stacklevel=2)
         return {}
-    return obj if isinstance(obj, dict) else {}
+    return obj
 
 
 def read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
@@ -78,7 +89,13 @@ def read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
         err = _read_json(run_dir / ERROR_FILE)
         row["error_type"], row["error"] = err.get("type"), err.get("error")
     if status == FINISHED:
-        row.update(_read_json(run_dir / METRICS_FILE))
+        metrics, problem = load_json_object(run_dir / METRICS_FILE)
+        if metrics is None:
+            warnings.warn(f"{run_dir / METRICS_FILE}: {problem}; the run counts as broken", ReportWarning,
+                          stacklevel=2)
+            row.update(status=BROKEN, error_type="BrokenMetrics", error=f"{METRICS_FILE} {problem}")
+        else:
+            row.update(metrics)
     return row
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from gnnrisk.report.aggregate import BUDGETS, CI_LEVEL, N_RUNS, NONPRIVATE, PRIVACY_NAME, label
-from gnnrisk.report.collect import FAILED, INCOMPLETE
+from gnnrisk.report.collect import BROKEN, FAILED, INCOMPLETE
 from gnnrisk.utils.files import write_text_atomic
 
 MISSING = "–"
@@ -157,8 +157,8 @@ def as_caption(title: str) -> str:
 
 
 def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs that failed (with their error) or never finished (killed or still running)."""
-    bad = runs[runs["status"].isin([FAILED, INCOMPLETE])]
+    """Runs that failed (with their error), never finished (killed or still running) or left a broken metrics.json."""
+    bad = runs[runs["status"].isin([FAILED, INCOMPLETE, BROKEN])]
     return bad[["run", "status", "error_type", "error"]].reset_index(drop=True)
 
 

@@ -108,9 +108,9 @@ def test_anonymised_no_identifier_anywhere(tmp_path: Path) -> None:
             assert not torch.isin(value.double(), torch.tensor(PHONES, dtype=torch.double)).any()
         else:
             assert isinstance(value, str) and value == "edgelist"
-    orders = {tuple((load_edgelist(_cfg(tmp_path), seed=s).x[:, 0] - 20).long().tolist())
-              for s in range(4)}
-    assert len(orders) > 1  # node order follows the seed, not the file
+    orders = {tuple((load_edgelist(_cfg(tmp_path, pseudonym_key=k), seed=0).x[:, 0] - 20).long().tolist())
+              for k in range(4)}
+    assert len(orders) > 1  # node order follows the pseudonym key, not the file
 
 
 def test_id_column_may_be_listed_in_drop_columns(tmp_path: Path) -> None:
@@ -121,13 +121,33 @@ def test_id_column_may_be_listed_in_drop_columns(tmp_path: Path) -> None:
     assert data.num_nodes == 8 and data.x.shape == (8, 2)
 
 
-def test_same_seed_same_data(tmp_path: Path) -> None:
-    """The re-indexing and splits depend only on the seed."""
+def test_same_key_and_seed_same_data(tmp_path: Path) -> None:
+    """With an explicit pseudonym key the re-indexing is repeatable; the splits depend only on the seed."""
     _nodes_csv(tmp_path)
     _edges_csv(tmp_path)
-    a, b = load_edgelist(_cfg(tmp_path), seed=9), load_edgelist(_cfg(tmp_path), seed=9)
+    a, b = (load_edgelist(_cfg(tmp_path, pseudonym_key=5), seed=9) for _ in range(2))
     for key in ("x", "edge_index", "y", "train_mask", "ind_train_mask"):
         assert torch.equal(a[key], b[key])
+
+
+def test_fresh_key_changes_pseudonyms_not_splits(tmp_path: Path) -> None:
+    """Without a key every load re-indexes afresh, yet the same input rows (ages) land in each split."""
+    _nodes_csv(tmp_path)
+    _edges_csv(tmp_path)
+    loads = [load_edgelist(_cfg(tmp_path), seed=9) for _ in range(6)]
+    orders = {tuple(d.x[:, 0].long().tolist()) for d in loads}
+    assert len(orders) > 1
+    for split in ("train_mask", "val_mask", "test_mask", "ind_train_mask"):
+        rows = {tuple(sorted(d.x[d[split], 0].long().tolist())) for d in loads}
+        assert len(rows) == 1, split
+
+
+@pytest.mark.parametrize("key", [-1, 1.5, "abc", 2**63])
+def test_bad_pseudonym_key(tmp_path: Path, key: object) -> None:
+    """A key that is not a non-negative 63-bit integer is a one-line ConfigError."""
+    _nodes_csv(tmp_path)
+    _edges_csv(tmp_path)
+    _expect(_cfg(tmp_path, pseudonym_key=key), "data.pseudonym_key", error=ConfigError)
 
 
 def test_duplicates_and_self_loops_removed_with_warnings(tmp_path: Path,
@@ -244,11 +264,11 @@ def test_file_problems_name_the_file(tmp_path: Path) -> None:
 
 
 def test_missing_columns_listed(tmp_path: Path) -> None:
-    """A missing required column names the file and column and lists the columns found."""
+    """A missing required column names the file, the column and the configured columns found, not the header."""
     _nodes_csv(tmp_path)
     _edges_csv(tmp_path)
-    _expect(_cfg(tmp_path, source_column="from"), "edges.csv", "'from'", "columns found: source, target")
-    _expect(_cfg(tmp_path, label_column="risk"), "nodes.csv", "'risk'", "columns found: id, phone")
+    _expect(_cfg(tmp_path, source_column="from"), "edges.csv", "'from'", "2 fields", "found 'target'")
+    _expect(_cfg(tmp_path, label_column="risk"), "nodes.csv", "'risk'", "6 fields", "found 'id', 'gender'")
     _expect(_cfg(tmp_path, id_column="node"), "nodes.csv", "'node'")
     _expect(_cfg(tmp_path, group_column="ethnicity"), "'ethnicity'")
     _expect(_cfg(tmp_path, drop_columns=["phone", "ssn"]), "data.drop_columns", "ssn")
@@ -299,3 +319,29 @@ def test_bad_split_is_config_error(tmp_path: Path) -> None:
     _expect(_cfg(tmp_path, split={"train": 0.8, "val": 0.3}), "data.split", error=ConfigError)
     _expect(_cfg(tmp_path, split={"train": 0.5, "val": 0.2, "inductive_fraction": 1.0}),
             "data.split.inductive_fraction", error=ConfigError)
+
+
+def test_headerless_file_error_quotes_no_value(tmp_path: Path) -> None:
+    """A node table without a header: the message names no field of the first (a person's) row."""
+    rows = [f"{e},{p},{20 + i},{i / 10},{i % 2},m" for i, (e, p) in enumerate(zip(EMAILS, PHONES))]
+    _write(tmp_path / "nodes.csv", "\n".join(rows) + "\n")
+    _edges_csv(tmp_path)
+    msg = _expect(_cfg(tmp_path), "nodes.csv", "'id'", "header")
+    assert not any(v in msg for v in (EMAILS[0], str(PHONES[0]), "20", "0.0"))
+
+
+def test_duplicate_column_names_rejected(tmp_path: Path) -> None:
+    """Two columns with one name (pandas would silently rename the second) are refused."""
+    _nodes_csv(tmp_path, header="id,phone,age,age,label,gender")
+    _edges_csv(tmp_path)
+    _expect(_cfg(tmp_path), "nodes.csv", "more than once", "'age'")
+
+
+@pytest.mark.parametrize("labels,fragment", [([i / 7 for i in range(8)], "non-integer"),
+                                             (list(range(8)), "8 distinct values")])
+def test_labels_that_are_not_classes_rejected(tmp_path: Path, labels: list, fragment: str) -> None:
+    """A continuous score or an identifier-like label column is not a classification target."""
+    rows = [f"{e},{p},{20 + i},{i / 10},{lab},m" for i, (e, p, lab) in enumerate(zip(EMAILS, PHONES, labels))]
+    _nodes_csv(tmp_path, rows=rows)
+    _edges_csv(tmp_path)
+    _expect(_cfg(tmp_path), "nodes.csv", "'label'", fragment)

@@ -350,3 +350,11 @@ def test_every_graph_model_trains_and_is_queried_on_the_released_graph(tmp_path:
     assert not torch.equal(trained.graph.edge_index, data.edge_index)
     assert "causal_edge_mask" in data and "causal_edge_mask" not in trained.graph  # true-edge attributes dropped
     torch.testing.assert_close(trained.predict_proba(), predict_proba(trained.model, trained.graph))
+
+
+@pytest.mark.parametrize("epsilon", [1e20, 1e300])
+def test_lapgraph_top_cells_at_a_huge_epsilon_are_the_edges(epsilon):
+    """At a huge epsilon the noise vanishes: the threshold search converges and keeps exactly the edges."""
+    rng = np.random.default_rng(0)
+    cells = np.sort(rng.choice(500 * 499 // 2, 2000, replace=False))
+    assert np.array_equal(top_noisy_cells(cells, 500, 2000, 1.0 / epsilon, rng), cells)

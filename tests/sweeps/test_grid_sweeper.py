@@ -51,7 +51,8 @@ def test_a_run_that_cannot_fit_fails_alone_and_the_report_lists_it(tmp_path):
     """EdgeRand above max_edges: that run keeps its one-line error, the sweep goes on, failed.csv names it."""
     sweep = tmp_path / "fit"
     proc = run_sweep(sweep, *TINY, "privacy=edgerand", "privacy.epsilon=1,30", "privacy.max_edges=3000",
-                     "+hydra.callbacks.report._target_=gnnrisk.report.callback.ReportOnMultirunEnd")
+                     "+hydra.callbacks.report._target_=gnnrisk.report.callback.ReportOnMultirunEnd", expect=3)
+    assert "1 of 2 runs of the sweep failed" in proc.stderr
     failed = sorted(p.parent.name for p in sweep.glob("*/error.json"))
     finished = sorted(p.parent.name for p in sweep.glob("*/metrics.json"))
     assert len(failed) == 1 and "privacy.epsilon=1," in failed[0]
