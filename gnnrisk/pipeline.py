@@ -15,10 +15,10 @@ from torch_geometric.data import Data
 
 from gnnrisk.audit.group_metrics import group_fairness
 from gnnrisk.data import build_dataset
-from gnnrisk.errors import check_number
+from gnnrisk.errors import ConfigError, check_number
 from gnnrisk.models import validate_model
 from gnnrisk.privacy import Mechanism, TrainedModel, build_mechanism
-from gnnrisk.results import STAGING_DIR, write_history, write_metrics, write_run_start
+from gnnrisk.results import STAGING_DIR, write_metrics, write_run_start, write_training_record
 from gnnrisk.train.loop import validate_train_cfg
 from gnnrisk.train.metrics import classification_metrics
 from gnnrisk.utils.runtime import apply_threads, resolve_device, seed_everything
@@ -49,12 +49,21 @@ def validate_run(cfg: DictConfig, data: Data) -> Mechanism:
     `validate_stage(stage_cfg, data, model_name)`.
     """
     mechanism = build_mechanism(cfg.privacy)
+    keep_diagnostics(cfg.privacy)
     validate_model(cfg.model)
     validate_train_cfg(cfg.train, None if cfg.model.name == "mlp" else int(cfg.model.num_layers))
     check_selection_rate(cfg.get("eval", {}).get("selection_rate"))
     for stage_cfg, module in enabled_stages(cfg):
         module.validate_stage(stage_cfg, data, cfg.model.name)
     return mechanism
+
+
+def keep_diagnostics(privacy_cfg: DictConfig) -> bool:
+    """`privacy.diagnostics`: write what a node-level private run computed outside its budget (labelled)?"""
+    keep = privacy_cfg.get("diagnostics", True)
+    if not isinstance(keep, bool):
+        raise ConfigError("privacy.diagnostics", keep, "expected true (write diagnostics/, labelled) or false")
+    return keep
 
 
 def run_stages(cfg: DictConfig, data: Data, trained: TrainedModel, run_dir: Path, seed: int) -> dict[str, Any]:
@@ -142,6 +151,8 @@ def run_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> dict[str
     metrics.update(trained.privacy)
     metrics.update(evaluate(prob, data.cpu(), cfg.get("eval", {}).get("selection_rate")))
     metrics.update(run_stages(cfg, data, trained, run_dir, seed))
-    write_history(run_dir, trained.fit.history)
+    metrics["epsilon_covers"] = None if trained.privacy.get("epsilon") is None else mechanism.releases
+    metrics.update(write_training_record(run_dir, trained.fit.history, trained.diagnostics, trained.privacy,
+                                         keep_diagnostics(cfg.privacy)))
     write_metrics(run_dir, metrics)
     return metrics

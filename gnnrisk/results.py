@@ -24,6 +24,18 @@ ERROR_FILE = "error.json"
 SKIP_MARKER = ".skipped"
 # Where the post-training stages write while they run; moved into the run folder once all succeed.
 STAGING_DIR = ".incomplete"
+# What a private run computed during training from the data its epsilon protects: kept apart, labelled.
+DIAGNOSTICS_DIR = "diagnostics"
+DIAGNOSTICS_FILE = "diagnostics.json"
+DIAGNOSTICS_LABEL = "NOT_COVERED_BY_EPSILON.txt"
+DIAGNOSTICS_NOTE = """NOT COVERED BY THE RUN'S EPSILON.
+
+The files in this folder were computed during training by {mechanism} (node-level DP, epsilon {epsilon})
+from the private labels and features themselves (training loss, validation loss and accuracy, per-stage
+diagnostics). The reported epsilon covers the released model only; these records are the researcher's
+own view of the private data. Do not publish them as part of a private release.
+Set privacy.diagnostics=false to omit them.
+"""
 
 PACKAGES = ("gnnrisk", "torch", "torch-geometric", "opacus", "hydra-core", "omegaconf", "numpy",
             "scipy", "scikit-learn", "networkx", "pandas")
@@ -87,14 +99,45 @@ def write_run_start(run_dir: Path, cfg: DictConfig) -> None:
     write_json_atomic(run_dir / ENV_FILE, environment())
 
 
-def write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
+def write_history(path: Path, history: list[dict[str, float]]) -> None:
     """The training curve, one row per epoch."""
-    if not history:
-        return
     keys = list(history[0])
     lines = [",".join(keys)] + [",".join(f"{row[k]:.6g}" if isinstance(row[k], float) else str(row[k])
                                          for k in keys) for row in history]
-    write_text_atomic(run_dir / HISTORY_FILE, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def outside_budget(privacy: dict[str, Any]) -> bool:
+    """Whether training-time records (curve, diagnostics) read data that the run's epsilon protects.
+
+    Under node-level DP the labels and features are private, so a loss or accuracy computed on them
+    during training is not covered. Under edge-level DP they are public and the model only sees the
+    released graph or the private aggregations: the curve is post-processing, covered by epsilon.
+    """
+    return privacy.get("privacy_unit") == "node" and privacy.get("epsilon") is not None
+
+
+def write_training_record(run_dir: Path, history: list[dict[str, float]], diagnostics: dict[str, Any],
+                          privacy: dict[str, Any], keep_diagnostics: bool) -> dict[str, Any]:
+    """Write the training curve where its privacy status says, and return the metrics that say where it went.
+
+    Covered (or non-private) curves go to history.csv. Curves and diagnostics that epsilon does not
+    cover go to diagnostics/ with a label file, or nowhere when `keep_diagnostics` is false.
+    """
+    apart = outside_budget(privacy)
+    if apart and not keep_diagnostics:
+        return {"history_file": None, "diagnostics_outside_epsilon": None}
+    folder = run_dir / DIAGNOSTICS_DIR if apart else run_dir
+    written = None
+    if history:
+        write_history(folder / HISTORY_FILE, history)
+        written = (folder / HISTORY_FILE).relative_to(run_dir).as_posix()
+    if apart and (history or diagnostics):
+        if diagnostics:
+            write_json_atomic(folder / DIAGNOSTICS_FILE, diagnostics)
+        write_text_atomic(folder / DIAGNOSTICS_LABEL, DIAGNOSTICS_NOTE.format(
+            mechanism=privacy.get("mechanism"), epsilon=privacy.get("epsilon")))
+    return {"history_file": written, "diagnostics_outside_epsilon": (DIAGNOSTICS_DIR if apart else None)}
 
 
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:

@@ -30,6 +30,9 @@ class TrainedModel:
     # Mechanisms whose released model does not read edges at inference (GAP) provide an equivalent
     # model that does, on its own graph, so that explainers can mask edges.
     explain_view: Callable[[], tuple[nn.Module, Data]] | None = None
+    # Flat values computed during training from data the epsilon protects (e.g. per-stage validation
+    # accuracy under node-level DP): written apart, labelled as outside the budget, never in metrics.json.
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
     def predict_proba(self) -> Tensor:
         """Class probabilities for every node, as released by this model."""
@@ -45,6 +48,9 @@ class Mechanism:
 
     name = "none"
     privacy_unit: str | None = None
+    # What the reported epsilon covers: the released model (and its predictions), or for graph
+    # perturbation the released graph and everything computed from it; None when not private.
+    releases: str | None = "model"
 
     def __init__(self, cfg: DictConfig):
         self.cfg = cfg
@@ -56,6 +62,8 @@ class Mechanism:
 
 class NonPrivate(Mechanism):
     """Ordinary training: no formal privacy (epsilon is reported as null)."""
+
+    releases = None
 
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Fit the configured model on the original graph."""

@@ -295,6 +295,7 @@ class GraphPerturbation(Mechanism):
     """Release a perturbed graph under edge-level eps-DP, then train and query a GNN on it only."""
 
     privacy_unit = "edge"
+    releases = "graph"
     salt_name = "graph_perturbation"
 
     def __init__(self, cfg: DictConfig):

@@ -307,5 +307,5 @@ def test_hydra_run_writes_privacy_fields(name, tmp_path):
         assert m["delta"] == pytest.approx(1 / (10 * m["num_edges"]))
         assert all(1 <= m[f"stage{i}_epochs"] <= 5 for i in range(3))
     assert 0 <= m["test_auroc"] <= 1
-    stages = {row.split(",")[0] for row in (tmp_path / "history.csv").read_text().splitlines()[1:]}
+    stages = {row.split(",")[0] for row in (tmp_path / m["history_file"]).read_text().splitlines()[1:]}
     assert stages == {"stage0", "stage1", "stage2"}
