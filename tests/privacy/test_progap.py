@@ -22,7 +22,7 @@ from gnnrisk.errors import ConfigError
 from gnnrisk.pipeline import run_experiment
 from gnnrisk.privacy import build_mechanism
 from gnnrisk.privacy.accounting import ORDERS
-from gnnrisk.privacy.progap import ndp_epsilon
+from gnnrisk.privacy.progap import ndp_epsilon, signal_estimates
 from gnnrisk.privacy.progap_model import nap
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
@@ -167,6 +167,18 @@ def test_cached_noise_has_the_calibrated_std_at_every_stage(name, extra):
     assert abs(corr.item()) < 4 / math.sqrt(n)  # a fresh draw per aggregation
 
 
+def test_signal_estimate_from_the_noisy_cache_recovers_the_noise_free_norm():
+    g = torch.Generator().manual_seed(0)
+    signal = torch.randn(4000, 2, 32, generator=g) * torch.tensor([0.5, 2.0]).view(1, 2, 1)
+    rms = signal.pow(2).sum(-1).mean(0).sqrt()
+    noisy = signal + 3.0 * torch.randn(signal.shape, generator=g)
+    est = signal_estimates(noisy, 3.0)
+    assert est["aggregation1_signal_rms"] == pytest.approx(float(rms[0]), rel=0.15)
+    assert est["aggregation2_signal_rms"] == pytest.approx(float(rms[1]), rel=0.03)
+    exact = signal_estimates(signal, 0.0)
+    assert exact["aggregation2_signal_rms"] == pytest.approx(float(rms[1]), rel=1e-5)
+
+
 def test_edp_utility_rises_with_epsilon():
     # the GAP issue #3 trap: accuracy must move with epsilon (a zero noise scale would make them equal)
     seeds = (0, 1, 2)
@@ -295,8 +307,14 @@ def test_hydra_run_writes_privacy_fields(name, tmp_path):
     assert 0 < m["epsilon"] <= cfg.privacy.epsilon == m["target_epsilon"] and 0 < m["delta"] < 1
     assert m["hops"] == 2 and m["stages"] == 3 and m["noise_multiplier"] > 0
     assert m["aggregation_noise_std"] == pytest.approx(m["noise_multiplier"] * m["aggregation_sensitivity"])
-    assert all(0 <= m[f"stage{i}_val_acc"] <= 1 for i in range(3))
-    assert all(m[f"aggregation{i}_signal_norm"] > 0 for i in (1, 2))
+    assert all(m[f"aggregation{k}_signal_rms"] >= 0 for k in (1, 2))
+    val_accs = [f"stage{i}_val_acc" for i in range(3)]
+    if name == "progap_ndp":  # private validation labels: per-stage accuracy only in the labelled diagnostics
+        assert not set(val_accs) & set(m) and m["diagnostics_outside_epsilon"] == "diagnostics"
+        diagnostics = json.loads((tmp_path / "diagnostics" / "diagnostics.json").read_text())
+        assert all(0 <= diagnostics[k] <= 1 for k in val_accs)
+    else:
+        assert all(0 <= m[k] <= 1 for k in val_accs)
     if name == "progap_ndp":
         assert m["max_degree"] == cfg.privacy.max_degree and m["aggregation_sensitivity"] == pytest.approx(
             math.sqrt(cfg.privacy.max_degree))
