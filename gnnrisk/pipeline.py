@@ -6,6 +6,7 @@ import importlib
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ def validate_run(cfg: DictConfig, data: Data) -> Mechanism:
     mechanism = build_mechanism(cfg.privacy)
     keep_diagnostics(cfg.privacy)
     validate_model(cfg.model)
+    mechanism.check_model(cfg.model)
     validate_train_cfg(cfg.train, None if cfg.model.name == "mlp" else int(cfg.model.num_layers))
     check_selection_rate(cfg.get("eval", {}).get("selection_rate"))
     for stage_cfg, module in enabled_stages(cfg):
@@ -125,21 +127,38 @@ def evaluate(prob: torch.Tensor, data: Data, selection_rate: float | None = None
     return out
 
 
-def run_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> dict[str, Any]:
-    """Run the configured experiment end to end and write its results into `run_dir`.
+@dataclass
+class PreparedRun:
+    """A run that passed every check: the data built, the mechanism configured, nothing trained."""
 
-    `workers` is how many runs share this machine (a parallel launcher's worker count), for `threads=auto`.
-    """
+    seed: int
+    threads: int
+    device: torch.device
+    data: Data
+    mechanism: Mechanism
+
+
+def prepare_run(cfg: DictConfig, workers: int = 1) -> PreparedRun:
+    """Check everything the run can refuse and build its data, writing nothing (ConfigError/DataError)."""
     seed = int(check_number("seed", cfg.seed, low=0, integer=True))
     threads = apply_threads(cfg.get("threads", "auto"), workers)
-    write_run_start(run_dir, cfg)
     seed_everything(seed)
     device = resolve_device(cfg.device)
     data = build_dataset(cfg.data, seed)
     log.info("data %s: %d nodes, %d directed edges, %d features", data.name, data.num_nodes,
              data.num_edges, data.num_features)
-    mechanism = validate_run(cfg, data)
-    data = data.to(device)
+    return PreparedRun(seed, threads, device, data, validate_run(cfg, data))
+
+
+def run_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> dict[str, Any]:
+    """Run the configured experiment end to end and write its results into `run_dir`.
+
+    `workers` is how many runs share this machine (a parallel launcher's worker count), for `threads=auto`.
+    """
+    write_run_start(run_dir, cfg)
+    run = prepare_run(cfg, workers)
+    seed, threads, device, mechanism = run.seed, run.threads, run.device, run.mechanism
+    data = run.data.to(device)
     trained: TrainedModel = mechanism.train(data, cfg.model, cfg.train, seed)
     prob = trained.predict_proba().cpu()
     metrics: dict[str, Any] = {

@@ -27,11 +27,16 @@ def single_overrides(overrides: list[str]) -> list[list[str]]:
     parsed = OverridesParser.create().parse_overrides(overrides)
     first, options = [], []
     for override in parsed:
-        if override.is_sweep_override() and override.is_discrete_sweep():
-            key = override.get_key_element()
-            values = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        if override.is_sweep_override():
+            try:
+                key = override.get_key_element()
+                values = [f"{key}={value}" for value in override.sweep_string_iterator()]
+            except Exception:  # interval and glob sweeps only a sweeper can expand: left to Hydra
+                continue
         else:
             values = [override.input_line]
+        if not values:
+            continue
         first.append(values[0])
         options.append(values)
     lists = [first]
@@ -79,7 +84,8 @@ def one_line(err: HydraException, overrides: list[str], config_dir: Path) -> Con
         cause = err.__cause__ or err.__context__
         reason = str(cause).splitlines()[0] if cause is not None else ""
         parent, _, leaf = key.rpartition(".")
-        others = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] != key]
+        # the group choices alone (model=sage, data=planetoid) decide which keys a node has
+        others = [o for o in overrides if "." not in o.lstrip("+~").split("=", 1)[0]]
         inner = re.match(r"Key '([^']+)' is not in struct", reason)
         if inner and inner.group(1) != leaf:  # the key exists; the mapping given for it has a key it lacks
             return ConfigError(field, value, f"{key} has no key {inner.group(1)!r} (its keys: "

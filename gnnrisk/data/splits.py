@@ -23,9 +23,10 @@ def random_masks(num_nodes: int, train: float, val: float, generator: torch.Gene
     return masks[0], masks[1], masks[2]
 
 
-def inductive_masks(num_nodes: int, generator: torch.Generator,
-                    fraction: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+def inductive_masks(num_nodes: int, generator: torch.Generator, fraction: float = 0.5,
+                    field: str = "data.split.inductive_fraction") -> tuple[torch.Tensor, torch.Tensor]:
     """Partition nodes into two disjoint sets: a training side and a held-out side (for attacks)."""
+    check_number(field, fraction, low=0.0, high=1.0, low_open=True, high_open=True)
     perm = torch.randperm(num_nodes, generator=generator)
     side = torch.zeros(num_nodes, dtype=torch.bool)
     side[perm[: int(round(fraction * num_nodes))]] = True

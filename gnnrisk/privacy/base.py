@@ -55,6 +55,9 @@ class Mechanism:
     def __init__(self, cfg: DictConfig):
         self.cfg = cfg
 
+    def check_model(self, model_cfg: DictConfig) -> None:
+        """Refuse (ConfigError) a model this mechanism cannot train; called before any training."""
+
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Train a model on `data` and return it with the privacy it spent."""
         raise NotImplementedError

@@ -22,7 +22,7 @@ from gnnrisk.errors import ConfigError, check_number
 from gnnrisk.models import build_model
 from gnnrisk.privacy import accounting
 from gnnrisk.privacy.base import Mechanism, TrainedModel
-from gnnrisk.privacy.dpsgd_node import epoch_record, resolve_privacy_target
+from gnnrisk.privacy.dpsgd_node import check_privacy_target, epoch_record, resolve_privacy_target
 from gnnrisk.train.loop import FitResult
 
 
@@ -32,19 +32,33 @@ class DpMlp(Mechanism):
     name = "dp_mlp"
     privacy_unit = "node"
 
-    def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
-        """Calibrate the noise to the target epsilon, train with Opacus, report the spent epsilon."""
+    def __init__(self, cfg: DictConfig):
+        super().__init__(cfg)
+        self._settings()
+        check_privacy_target(cfg)
+
+    def _settings(self) -> tuple[int, int, float, float]:
+        """Batch size, epochs, clipping bound and learning rate from the `privacy` group, validated."""
+        c = self.cfg
+        return (check_number("privacy.batch_size", c.get("batch_size"), low=1, integer=True),
+                check_number("privacy.epochs", c.get("epochs"), low=1, integer=True),
+                check_number("privacy.max_grad_norm", c.get("max_grad_norm"), low=0.0, low_open=True),
+                check_number("privacy.lr", c.get("lr"), low=0.0, low_open=True))
+
+    def check_model(self, model_cfg: DictConfig) -> None:
+        """An MLP without normalisation layers: the model Opacus clips per example."""
         if model_cfg.name != "mlp":
             raise ConfigError("model.name", model_cfg.name, "privacy=dp_mlp trains an MLP over features only: "
                               "use model=mlp")
         if model_cfg.get("norm") is not None:
             raise ConfigError("model.norm", model_cfg.norm, "privacy=dp_mlp needs null (batch statistics mix "
                               "examples, so per-example gradients would not be per example)")
+
+    def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
+        """Calibrate the noise to the target epsilon, train with Opacus, report the spent epsilon."""
+        self.check_model(model_cfg)
         c = self.cfg
-        batch_size = check_number("privacy.batch_size", c.get("batch_size"), low=1, integer=True)
-        epochs = check_number("privacy.epochs", c.get("epochs"), low=1, integer=True)
-        max_grad_norm = check_number("privacy.max_grad_norm", c.get("max_grad_norm"), low=0.0, low_open=True)
-        lr = check_number("privacy.lr", c.get("lr"), low=0.0, low_open=True)
+        batch_size, epochs, max_grad_norm, lr = self._settings()
         train_mask = data.train_mask
         n = int(train_mask.sum())
         epsilon, delta = resolve_privacy_target(c, 1.0 / (10 * n), "1/(10 N_train)")

@@ -56,17 +56,25 @@ def _flag(cfg: DictConfig, key: str, default: bool) -> bool:
     return value
 
 
-def resolve_privacy_target(cfg: DictConfig, default_delta: float, default_rule: str) -> tuple[float, float]:
-    """Validate `privacy.epsilon` (> 0) and `privacy.delta` (in (0, 1); null = `default_delta`)."""
+def check_privacy_target(cfg: DictConfig) -> tuple[float, float | None]:
+    """`privacy.epsilon` (finite, > 0) and `privacy.delta` (in (0, 1), or None when null), validated."""
     epsilon = check_number("privacy.epsilon", cfg.get("epsilon"), low=0.0, low_open=True)
     if math.isinf(epsilon):
         raise ConfigError("privacy.epsilon", cfg.get("epsilon"), "expected a finite number > 0")
     delta = cfg.get("delta")
     if delta is None:
+        return epsilon, None
+    return epsilon, check_number("privacy.delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
+
+
+def resolve_privacy_target(cfg: DictConfig, default_delta: float, default_rule: str) -> tuple[float, float]:
+    """Validate `privacy.epsilon` (> 0) and `privacy.delta` (in (0, 1); null = `default_delta`)."""
+    epsilon, delta = check_privacy_target(cfg)
+    if delta is None:
         delta = default_delta
         if not 0.0 < delta < 1.0:
             raise ConfigError("privacy.delta", None, f"the default {default_rule} is not in (0, 1); set it")
-    return epsilon, check_number("privacy.delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
+    return epsilon, delta
 
 
 def epoch_record(model: nn.Module, data: Data, epoch: int, train_loss: float) -> dict[str, float]:
@@ -247,8 +255,12 @@ class DpsgdNode(Mechanism):
             "zero_init_output": _flag(c, "zero_init_output", True),
         }
 
-    @staticmethod
-    def _check_model(model_cfg: DictConfig) -> None:
+    def __init__(self, cfg: DictConfig):
+        super().__init__(cfg)
+        self._settings()
+        check_privacy_target(cfg)
+
+    def check_model(self, model_cfg: DictConfig) -> None:
         """dpsgd_node computes per-example gradients of a mean- or sum-aggregation GraphSAGE only."""
         if model_cfg.name not in SUPPORTED_MODELS:
             raise ConfigError("model.name", model_cfg.name,
@@ -262,7 +274,7 @@ class DpsgdNode(Mechanism):
 
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Bound degrees, calibrate noise to the target, run DP-SGD, return the model on the bounded graph."""
-        self._check_model(model_cfg)
+        self.check_model(model_cfg)
         s = self._settings()
         epsilon, delta = resolve_privacy_target(self.cfg, 1.0 / (10 * data.num_nodes), "1/(10 N)")
         num_hops = int(model_cfg.num_layers)

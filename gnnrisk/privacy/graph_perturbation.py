@@ -326,12 +326,16 @@ class GraphPerturbation(Mechanism):
                    "delta": 0.0, **params, "perturbed_num_edges": int(cells.size)}
         return released, privacy
 
-    def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
-        """Perturb the graph, then fit the configured GNN on the released graph."""
+    def check_model(self, model_cfg: DictConfig) -> None:
+        """A graph model: perturbing edges is pointless for one that ignores them."""
         if model_cfg.name not in SUPPORTED_MODELS:
             raise ConfigError("model.name", model_cfg.name,
                               f"{self.name} perturbs edges, which is pointless for a model that ignores them; "
                               f"supported models: {', '.join(SUPPORTED_MODELS)}")
+
+    def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
+        """Perturb the graph, then fit the configured GNN on the released graph."""
+        self.check_model(model_cfg)
         released, privacy = self.perturb(data, seed)
         torch.manual_seed(seed)
         num_classes = int(data.y.max()) + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,14 @@ def resolve_device(name: str) -> torch.device:
     """`auto` picks CUDA when present, else CPU; `cpu`, `cuda` and `cuda:N` are taken as given."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu" or str(name).startswith("cuda"):
-        if str(name).startswith("cuda") and not torch.cuda.is_available():
+    if name == "cpu":
+        return torch.device(name)
+    if isinstance(name, str) and re.fullmatch(r"cuda(:\d+)?", name):
+        if not torch.cuda.is_available():
             raise ConfigError("device", name, "CUDA is not available here; use auto or cpu")
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError("device", name, f"expected cuda:0 to cuda:{torch.cuda.device_count() - 1}")
         return torch.device(name)
     raise ConfigError("device", name, "expected auto, cpu, cuda or cuda:N")
 
