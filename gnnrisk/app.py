@@ -21,7 +21,7 @@ from gnnrisk.report.collect import load_json_object
 from gnnrisk.pipeline import run_experiment
 from gnnrisk.results import METRICS_FILE, SKIP_MARKER, write_error
 from gnnrisk.summary import print_summary
-from gnnrisk.utils.runtime import concurrent_workers
+from gnnrisk.utils.runtime import concurrent_workers, remove_generated_templates
 
 log = logging.getLogger("gnnrisk")
 
@@ -32,6 +32,14 @@ def run_dir_of_job() -> Path:
 
 
 def run_job(cfg: DictConfig) -> dict[str, Any] | None:
+    """Run one job, then remove the module files PyG generated in the temp folder (see runtime)."""
+    try:
+        return _run_job(cfg)
+    finally:
+        remove_generated_templates()
+
+
+def _run_job(cfg: DictConfig) -> dict[str, Any] | None:
     """Run one job; user errors become one line and exit code 2, failures in sweeps don't stop them."""
     run_dir = run_dir_of_job()
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import random
 import re
+import sys
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -75,3 +77,24 @@ def apply_threads(setting: Any, workers: int = 1) -> int:
         raise ConfigError("threads", setting, "expected auto or an integer >= 1")
     torch.set_num_threads(threads)
     return threads
+
+
+def remove_generated_templates() -> int:
+    """Delete the source files PyG writes to the temp folder for each message-passing class; return the count.
+
+    PyG renders a `propagate` module per conv class into `tempfile` (`torch_geometric/template.py`) and
+    never removes it: about 10 files per process. Once imported, the module lives in `sys.modules` and
+    no longer needs its file, so each run removes the files of the modules its process loaded.
+    """
+    folder = os.path.realpath(tempfile.gettempdir())
+    removed = 0
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if (name.startswith("torch_geometric.") and path and os.path.dirname(os.path.realpath(path)) == folder
+                and os.path.basename(path).startswith(name + "_")):
+            try:
+                os.remove(path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed

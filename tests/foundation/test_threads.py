@@ -64,3 +64,25 @@ def test_skip_finished_must_be_a_boolean(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == ("gnnrisk: error: skip_finished='maybe' is not allowed: "
                                                     "expected true or false")
     assert "Traceback" not in proc.stderr
+
+
+def test_generated_pyg_templates_are_removed(tmp_path):
+    """The propagate modules PyG writes to the temp folder are deleted, and the loaded classes still work."""
+    import os
+    import sys
+    import tempfile
+
+    from torch_geometric.nn import GATConv
+
+    from gnnrisk.utils.runtime import remove_generated_templates
+
+    conv = GATConv(4, 4)
+    files = [m.__file__ for n, m in sys.modules.items() if n.startswith("torch_geometric.")
+             and getattr(m, "__file__", None) and os.path.dirname(os.path.realpath(m.__file__))
+             == os.path.realpath(tempfile.gettempdir())]
+    assert files  # GATConv's propagate and edge_updater modules were rendered there
+    remove_generated_templates()
+    assert not any(os.path.exists(f) for f in files)
+    x, edges = torch.randn(3, 4), torch.tensor([[0, 1], [1, 2]])
+    assert conv(x, edges).shape == (3, 4)
+    assert GATConv(4, 2)(x, edges).shape == (3, 2)  # a new instance of a loaded class needs no file
