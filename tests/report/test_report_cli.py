@@ -113,3 +113,19 @@ def test_digits_out_of_range_is_one_line_and_exit_2(tmp_path, capsys):
     assert stop.value.code == 2
     assert "--digits: expected an integer from 0 to 10" in capsys.readouterr().err
     assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("content", ['{"test_acc": 0.', "[0.7, 0.8]", "null", "\xff\xfe"])
+def test_broken_metrics_file_counts_as_broken_not_finished(tmp_path: Path, capsys, content: str):
+    """A metrics.json that is not a JSON object: the run is listed in failed.csv as broken, not averaged."""
+    sweep = tmp_path / "s"
+    for seed in range(3):
+        write_run(sweep, f"seed={seed}", config("none", None, seed), {"test_acc": 0.7, "seed": seed})
+    (sweep / "seed=1" / "metrics.json").write_bytes(content.encode("latin-1"))
+    main([str(sweep)])
+    runs = pd.read_csv(sweep / "report" / "runs.csv")
+    assert dict(zip(runs["run"], runs["status"])) == {"seed=0": "finished", "seed=1": "broken", "seed=2": "finished"}
+    failed = pd.read_csv(sweep / "report" / "failed.csv")
+    assert list(failed["run"]) == ["seed=1"] and failed["error_type"].tolist() == ["BrokenMetrics"]
+    summary = pd.read_csv(sweep / "report" / "summary.csv")
+    assert summary["n_runs"].tolist() == [2]
