@@ -32,20 +32,23 @@ def _stamps(sweep_dir: Path) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_deleted_results_are_recomputed_and_nothing_else(tmp_path: Path):
-    """Half the metrics.json deleted: the re-run recomputes exactly those; the report is unchanged."""
+    """Half the metrics.json deleted or broken: the re-run recomputes exactly those; the report is unchanged."""
     sweep = tmp_path / "sweep"
-    run_sweep(sweep, *TINY, *AXES)
+    run_sweep(sweep, *TINY, *AXES, expect=3)  # the seed=-1 runs fail: exit 3 once the sweep is done
     done = sorted(metrics_files(sweep))
     assert len(done) == 4
     failed = sorted(p.parent.name for p in sweep.glob("*/error.json"))
     assert len(failed) == 2 and all("seed=-1" in f for f in failed)
     uninterrupted = _report(sweep, tmp_path / "report_before")
 
-    for run in done[::2]:
-        (sweep / run / "metrics.json").unlink()
+    for i, run in enumerate(done[::2]):
+        if i % 2:  # a truncated file (not written by the app): broken, so recomputed like a missing one
+            (sweep / run / "metrics.json").write_text('{"test_acc": 0.')
+        else:
+            (sweep / run / "metrics.json").unlink()
     kept = {k: v for k, v in _stamps(sweep).items() if k.split("/")[0] in done[1::2]}
     time.sleep(0.05)
-    proc = run_sweep(sweep, *TINY, *AXES)
+    proc = run_sweep(sweep, *TINY, *AXES, expect=3)
 
     assert sorted(metrics_files(sweep)) == done
     stamps = _stamps(sweep)
