@@ -87,6 +87,10 @@ class _Progap(Mechanism):
         self.layerwise = cfg.layerwise
         self.private = math.isfinite(self.target_epsilon)
 
+    def check_model(self, model_cfg: DictConfig) -> None:
+        """ProGAP builds its own stage MLPs in place of the named model: model=gcn or sage, sizes valid."""
+        model_sizes(model_cfg, f"{self.name} builds ProGAP's own stage MLPs")
+
     def _classifier(self, data: Data, model_cfg: DictConfig, batch_norm: bool) -> ProgressiveClassifier:
         """All K+1 stages, sized by the model config (hidden_channels, dropout)."""
         hidden, _, dropout = model_sizes(model_cfg, f"{self.name} builds ProGAP's own stage MLPs")

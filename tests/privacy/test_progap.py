@@ -289,8 +289,11 @@ def test_unreachable_epsilon_and_unsupported_model_are_config_errors(name):
     with pytest.raises(ConfigError, match="privacy.epsilon.*unreachable"):
         build_mechanism(privacy_cfg(name, epsilon=1e-3)).calibrate(data)
     for other in ("gat", "mlp"):
+        wrong = OmegaConf.merge(MODEL, {"name": other})
         with pytest.raises(ConfigError, match="model.name.*supports model=gcn or model=sage"):
-            build_mechanism(privacy_cfg(name)).train(data, OmegaConf.merge(MODEL, {"name": other}), TRAIN, 0)
+            build_mechanism(privacy_cfg(name)).check_model(wrong)  # before any training
+        with pytest.raises(ConfigError, match="model.name.*supports model=gcn or model=sage"):
+            build_mechanism(privacy_cfg(name)).train(data, wrong, TRAIN, 0)
 
 
 @pytest.mark.parametrize("name", ["progap_edp", "progap_ndp"])
