@@ -30,9 +30,12 @@ ATTACKS: dict[str, str] = {
     "explain_sim": "gnnrisk.attack.explanation_leak",
     "adjacency": "gnnrisk.attack.adjacency_audit",
     "canary": "gnnrisk.attack.canary_audit",
+    "canary_nodes": "gnnrisk.attack.node_canary_audit",
 }
 # Attacks that produce an epsilon lower bound (`attack_<name>_eps_lower`), in order of preference for `eps_lower`.
-AUDITS = ("adjacency", "canary")
+AUDITS = ("adjacency", "canary", "canary_nodes")
+# The neighbouring relation each audit's trials toggle: what its bound is a bound on.
+AUDIT_RELATIONS = {"adjacency": "edge", "canary": "edge", "canary_nodes": "node"}
 SHARED_KEYS = ("name", "target", "reference")
 
 
@@ -65,7 +68,8 @@ def headline_bound(out: dict[str, Any]) -> dict[str, Any]:
     if not ran:
         return {}
     best = ran[0]
-    return {"eps_lower": out[f"attack_{best}_eps_lower"], "eps_lower_attack": best, "eps_lower_relation": "edge",
+    return {"eps_lower": out[f"attack_{best}_eps_lower"], "eps_lower_attack": best,
+            "eps_lower_relation": AUDIT_RELATIONS[best],
             "eps_lower_basis": out[f"attack_{best}_eps_lower_basis"],
             "eps_lower_trials": out[f"attack_{best}_eps_lower_trials"], "eps_lower_confidence": 0.95}
 
