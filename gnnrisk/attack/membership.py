@@ -62,8 +62,22 @@ def validate(cfg: DictConfig, data: Data) -> None:
     inductive_sides(data, "mia")
 
 
+def selection_halves(labels: Tensor, generator: torch.Generator) -> Tensor:
+    """A random half of the evaluation nodes, stratified by membership (True = used to choose the attack)."""
+    choose = torch.zeros_like(labels)
+    for cls in (True, False):
+        idx = (labels == cls).nonzero().flatten()
+        choose[idx[torch.randperm(idx.numel(), generator=generator)[: idx.numel() // 2]]] = True
+    return choose
+
+
 def run(ctx: AttackContext) -> dict[str, Any]:
-    """AUROC and TPR at 1% and 0.1% FPR for each attack; the headline fields are the best of them."""
+    """AUROC and TPR at 1% and 0.1% FPR for each attack; the headline is the attack chosen on held-out nodes.
+
+    Reporting the best of three attacks on the nodes that picked it is optimistic. The headline
+    attack is the one with the best AUROC on a random half of the evaluation nodes, and the
+    headline fields are its metrics on the other half (as `eps_lower` chooses its threshold).
+    """
     train_side, attack_side = ctx.require_inductive("mia")
     data = ctx.data
     nodes, labels = balanced_members(data.train_mask.cpu() & train_side, data.test_mask.cpu() & train_side,
@@ -75,6 +89,17 @@ def run(ctx: AttackContext) -> dict[str, Any]:
     out: dict[str, Any] = {"attack_mia_nodes": int(y.size)}
     for name in ATTACKS:
         out.update(roc_metrics(f"attack_mia_{name}", y, scores[name]))
-    for metric in ("auroc", "tpr_at_1fpr", "tpr_at_01fpr"):
-        out[f"attack_mia_{metric}"] = max(out[f"attack_mia_{name}_{metric}"] for name in ATTACKS)
+    out.update(held_out_headline(labels, scores, ctx.generator(8)))
+    return out
+
+
+def held_out_headline(labels: Tensor, scores: dict[str, np.ndarray], generator: torch.Generator) -> dict[str, Any]:
+    """The attack with the best AUROC on one stratified half, and its `attack_mia_*` metrics on the other half."""
+    choose = selection_halves(labels, generator).numpy()
+    y = labels.numpy()
+    chosen = max(scores, key=lambda name: roc_metrics("a", y[choose], scores[name][choose])["a_auroc"])
+    out: dict[str, Any] = roc_metrics("attack_mia", y[~choose], scores[chosen][~choose])
+    out.update({"attack_mia_attack": chosen, "attack_mia_heldout_nodes": int((~choose).sum()),
+                "attack_mia_selection": "best AUROC on a stratified random half of the evaluation nodes; "
+                                        "headline metrics on the other half"})
     return out

@@ -16,7 +16,7 @@ from torch_geometric.transforms import NormalizeFeatures
 from torch_geometric.utils import index_to_mask, remove_self_loops, to_undirected
 
 from gnnrisk.data.safe_pickle import load_restricted
-from gnnrisk.data.splits import inductive_masks
+from gnnrisk.data.splits import check_shares, inductive_masks, random_masks
 from gnnrisk.errors import ConfigError, DataError, check_choice, check_number
 
 DATASETS = ("Cora", "CiteSeer", "PubMed")
@@ -29,8 +29,11 @@ def raw_file_names(dataset: str) -> list[str]:
     return [f"ind.{dataset.lower()}.{suffix}" for suffix in RAW_SUFFIXES]
 
 
+SPLITS = ("public", "random")
+
+
 def load_planetoid(cfg: DictConfig, seed: int) -> Data:
-    """Load a Planetoid dataset with its public split, plus a seeded inductive node partition."""
+    """Load a Planetoid dataset with its public (or a seeded random) split, plus a seeded inductive partition."""
     dataset = check_choice("data.dataset", cfg.get("dataset", "CiteSeer"), DATASETS)
     root = cfg.get("root")
     if not isinstance(root, str) or not root:
@@ -45,6 +48,9 @@ def load_planetoid(cfg: DictConfig, seed: int) -> Data:
     split_cfg = cfg.get("split") or {}
     fraction = check_number("data.split.inductive_fraction", split_cfg.get("inductive_fraction", 0.5),
                             low=0.0, high=1.0, low_open=True, high_open=True)
+    kind = check_choice("data.split.kind", split_cfg.get("kind", "public"), SPLITS)
+    if kind == "random":  # checked before the files are read
+        check_shares(split_cfg.get("train", 0.5), split_cfg.get("val", 0.25))
 
     raw_dir = Path(root).expanduser() / dataset / "raw"
     names = raw_file_names(dataset)
@@ -66,6 +72,9 @@ def load_planetoid(cfg: DictConfig, seed: int) -> Data:
                test_mask=data.test_mask.bool())
     generator = torch.Generator().manual_seed(seed)
     out.ind_train_mask, out.ind_test_mask = inductive_masks(out.num_nodes, generator, fraction)
+    if kind == "random":  # shares of all nodes, as GAP, ProGAP and DPDGC evaluate
+        out.train_mask, out.val_mask, out.test_mask = random_masks(
+            out.num_nodes, split_cfg.get("train", 0.5), split_cfg.get("val", 0.25), generator)
     out.name = dataset
     return out
 

@@ -7,12 +7,17 @@ import torch
 from gnnrisk.errors import check_number
 
 
-def random_masks(num_nodes: int, train: float, val: float, generator: torch.Generator,
-                 field: str = "data.split") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Split nodes at random into train/val/test masks with the given fractions (test = the rest)."""
+def check_shares(train: float, val: float, field: str = "data.split") -> None:
+    """Train share in (0, 1), validation share in [0, 1), together below 1 (test = the rest)."""
     check_number(f"{field}.train", train, low=0.0, high=1.0, low_open=True, high_open=True)
     check_number(f"{field}.val", val, low=0.0, high=1.0, high_open=True)
     check_number(f"{field}.train+{field}.val", train + val, high=1.0, high_open=True)
+
+
+def random_masks(num_nodes: int, train: float, val: float, generator: torch.Generator,
+                 field: str = "data.split") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split nodes at random into train/val/test masks with the given fractions (test = the rest)."""
+    check_shares(train, val, field)
     perm = torch.randperm(num_nodes, generator=generator)
     n_train, n_val = int(round(train * num_nodes)), int(round(val * num_nodes))
     masks = []

@@ -4,18 +4,40 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 from torch import Tensor, nn
-from torch_geometric.nn.models import GAT, GCN, GIN, MLP, GraphSAGE
+from torch_geometric.nn import models as pyg_models
+from torch_geometric.nn.models import GCN, GIN, MLP, GraphSAGE
 
 from gnnrisk.errors import ConfigError, check_choice, check_number
 
+
+
+class GAT(pyg_models.GAT):
+    """PyG's GAT, with `output_heads` attention heads (averaged) in the output layer.
+
+    PyG averages `heads` heads in its output layer; Velickovic et al. use one there on Cora and
+    CiteSeer (8 on PubMed) with 8 in the hidden layers. `output_heads=None` keeps PyG's behaviour.
+    """
+
+    def __init__(self, *args, output_heads: int | None = None, **kwargs):
+        object.__setattr__(self, "output_heads", output_heads)  # read by init_conv during super().__init__
+        super().__init__(*args, **kwargs)
+
+    def init_conv(self, in_channels, out_channels, **kwargs):
+        """The output layer gets `output_heads` heads; the others PyG's `heads`."""
+        if getattr(self, "_is_conv_to_out", False) and self.output_heads is not None:
+            kwargs["heads"] = self.output_heads
+        return super().init_conv(in_channels, out_channels, **kwargs)
+
+
 GRAPH_MODELS = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "gin": GIN}
 MODELS = (*GRAPH_MODELS, "mlp")
-# The keys each model reads; any other key (e.g. `+model.act=elu`) would be silently ignored, so it is refused.
-COMMON_KEYS = ("name", "hidden_channels", "num_layers", "dropout", "norm")
+# The keys each model reads; any other key (e.g. `+model.foo=1`) would be silently ignored, so it is refused.
+COMMON_KEYS = ("name", "hidden_channels", "num_layers", "dropout", "input_dropout", "act", "norm")
 MODEL_KEYS: dict[str, tuple[str, ...]] = {
     "gcn": (*COMMON_KEYS, "jk"), "gin": (*COMMON_KEYS, "jk"), "mlp": COMMON_KEYS,
-    "sage": (*COMMON_KEYS, "jk", "aggr"), "gat": (*COMMON_KEYS, "jk", "heads", "v2"),
+    "sage": (*COMMON_KEYS, "jk", "aggr"), "gat": (*COMMON_KEYS, "jk", "heads", "output_heads", "v2"),
 }
+ACTIVATIONS = ("relu", "elu", "leaky_relu", "gelu", "tanh")
 # PyG normalisation layers that build from the channel count alone (others need extra arguments).
 NORMS = ("batch_norm", "layer_norm", "instance_norm", "graph_norm", "pair_norm")
 JUMPING_KNOWLEDGE = ("last", "cat", "max")
@@ -26,10 +48,10 @@ class FeatureMLP(nn.Module):
     """An MLP over node features that ignores `edge_index`: the reference that never sees a tie."""
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int,
-                 dropout: float, norm: str | None = None):
+                 dropout: float, norm: str | None = None, act: str = "relu"):
         super().__init__()
         self.mlp = MLP(in_channels=in_channels, hidden_channels=hidden_channels, out_channels=out_channels,
-                       num_layers=num_layers, dropout=dropout, norm=norm)
+                       num_layers=num_layers, dropout=dropout, norm=norm, act=act)
 
     def forward(self, x: Tensor, edge_index: Tensor | None = None) -> Tensor:
         """Node logits from features alone."""
@@ -38,6 +60,22 @@ class FeatureMLP(nn.Module):
     def reset_parameters(self) -> None:
         """Re-initialise all weights."""
         self.mlp.reset_parameters()
+
+
+class InputDropout(nn.Module):
+    """Dropout on the input features, then `model`: the GCN and GAT papers drop inputs too (PyG does not)."""
+
+    def __init__(self, model: nn.Module, p: float):
+        super().__init__()
+        self.model, self.dropout = model, nn.Dropout(p)
+
+    def forward(self, x: Tensor, edge_index: Tensor | None = None) -> Tensor:
+        """`model` on the features with dropout (in training mode)."""
+        return self.model(self.dropout(x), edge_index)
+
+    def reset_parameters(self) -> None:
+        """Re-initialise the wrapped model."""
+        self.model.reset_parameters()
 
 
 def _optional_choice(field: str, value: object, choices: tuple[str, ...]) -> str | None:
@@ -61,7 +99,9 @@ def validate_model(cfg: DictConfig) -> dict[str, object]:
         "num_layers": check_number("model.num_layers", cfg.num_layers, low=1, integer=True),
         "dropout": check_number("model.dropout", cfg.dropout, low=0.0, high=1.0, high_open=True),
         "norm": _optional_choice("model.norm", cfg.get("norm"), NORMS),
+        "act": check_choice("model.act", cfg.get("act", "relu"), ACTIVATIONS),
     }
+    check_number("model.input_dropout", cfg.get("input_dropout", 0.0), low=0.0, high=1.0, high_open=True)
     if name == "mlp":
         return args
     args["jk"] = _optional_choice("model.jk", cfg.get("jk"), JUMPING_KNOWLEDGE)
@@ -73,7 +113,10 @@ def validate_model(cfg: DictConfig) -> dict[str, object]:
         v2 = cfg.get("v2", False)
         if not isinstance(v2, bool):
             raise ConfigError("model.v2", v2, "expected true (GATv2) or false")
-        args.update(heads=heads, v2=v2)
+        output_heads = cfg.get("output_heads")
+        if output_heads is not None:
+            output_heads = check_number("model.output_heads", output_heads, low=1, integer=True)
+        args.update(heads=heads, v2=v2, output_heads=output_heads)
     if name == "sage":
         args["aggr"] = check_choice("model.aggr", cfg.get("aggr", "mean"), SAGE_AGGREGATIONS)
     return args
@@ -83,13 +126,17 @@ def build_model(cfg: DictConfig, in_channels: int, out_channels: int) -> nn.Modu
     """Instantiate the model that `cfg.name` names with the sizes from the config."""
     args = validate_model(cfg)
     if cfg.name == "mlp":
-        return FeatureMLP(in_channels=in_channels, out_channels=out_channels, **args)
-    return GRAPH_MODELS[cfg.name](in_channels=in_channels, out_channels=out_channels, **args)
+        model: nn.Module = FeatureMLP(in_channels=in_channels, out_channels=out_channels, **args)
+    else:
+        model = GRAPH_MODELS[cfg.name](in_channels=in_channels, out_channels=out_channels, **args)
+    p = float(cfg.get("input_dropout", 0.0))
+    return InputDropout(model, p) if p > 0 else model
 
 
 def uses_edges(model: nn.Module) -> bool:
     """True when the model's output depends on the graph's ties."""
-    return not isinstance(model, FeatureMLP)
+    inner = model.model if isinstance(model, InputDropout) else model
+    return not isinstance(inner, FeatureMLP)
 
 
-__all__ = ["build_model", "FeatureMLP", "MODELS", "uses_edges", "validate_model"]
+__all__ = ["build_model", "FeatureMLP", "GAT", "InputDropout", "MODELS", "uses_edges", "validate_model"]

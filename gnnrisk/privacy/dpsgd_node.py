@@ -271,6 +271,12 @@ class DpsgdNode(Mechanism):
             if model_cfg.get(key) is not None:
                 raise ConfigError(f"model.{key}", model_cfg.get(key), "privacy=dpsgd_node needs null "
                                   "(normalisation across examples breaks per-example gradients)")
+        if model_cfg.get("act", "relu") != "relu":
+            raise ConfigError("model.act", model_cfg.get("act"), "privacy=dpsgd_node's per-example GraphSAGE "
+                              "uses relu")
+        if model_cfg.get("input_dropout", 0.0) != 0.0:
+            raise ConfigError("model.input_dropout", model_cfg.get("input_dropout"), "privacy=dpsgd_node "
+                              "needs 0 (its per-example trees use no dropout on the inputs)")
 
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Bound degrees, calibrate noise to the target, run DP-SGD, return the model on the bounded graph."""

@@ -183,3 +183,23 @@ def test_bad_config_fields(tmp_path: Path, field: str, value: object) -> None:
     """Invalid config values raise a ConfigError naming the field."""
     with pytest.raises(ConfigError, match=f"data.{field}"):
         load_planetoid(_cfg(tmp_path, **{field: value}), seed=0)
+
+
+def test_random_split_by_shares_seeded(citeseer_raw: Path) -> None:
+    """data.split.kind=random: disjoint seeded masks of the configured shares of all nodes; public by default."""
+    split = {"kind": "random", "train": 0.6, "val": 0.2, "inductive_fraction": 0.5}
+    a, b = (load_planetoid(_cfg(SHARED, split=split), seed=3) for _ in range(2))
+    other = load_planetoid(_cfg(SHARED, split=split), seed=4)
+    n = a.num_nodes
+    assert int(a.train_mask.sum()) == round(0.6 * n) and int(a.val_mask.sum()) == round(0.2 * n)
+    assert not (a.train_mask & a.val_mask).any() and bool((a.train_mask | a.val_mask | a.test_mask).all())
+    assert torch.equal(a.train_mask, b.train_mask) and not torch.equal(a.train_mask, other.train_mask)
+    assert int(load_planetoid(_cfg(SHARED), seed=3).train_mask.sum()) == 120  # public: 20 per class
+
+
+@pytest.mark.parametrize("split,field", [({"kind": "stratified"}, "data.split.kind"),
+                                         ({"kind": "random", "train": 0.9, "val": 0.2}, "data.split.train+")])
+def test_bad_random_split_refused(tmp_path: Path, split: dict, field: str) -> None:
+    """A bad split kind or shares: one-line ConfigError, before the files are looked for."""
+    with pytest.raises(ConfigError, match=field.replace("+", r"\+")):
+        load_planetoid(_cfg(tmp_path, split=split), seed=0)
