@@ -76,6 +76,11 @@ def model_sizes(model_cfg: DictConfig, builds: str) -> tuple[int, int, float]:
         raise ConfigError("model.name", model_cfg.name,
                           f"{builds} and supports model={' or model='.join(SUPPORTED_MODELS)} "
                           "(sizes from model.hidden_channels, num_layers, dropout)")
+    # GAP's own MLPs (SELU, batch norm from privacy.batch_norm) read no other model setting: refuse a changed one
+    for key, default in (("act", "relu"), ("input_dropout", 0.0), ("norm", None), ("jk", None)):
+        if model_cfg.get(key, default) != default:
+            raise ConfigError(f"model.{key}", model_cfg.get(key), f"{builds}, which do not use model.{key}: "
+                              f"keep the default ({default})")
     hidden = int(check_number("model.hidden_channels", model_cfg.hidden_channels, low=1, integer=True))
     layers = int(check_number("model.num_layers", model_cfg.num_layers, low=1, integer=True))
     dropout = check_number("model.dropout", model_cfg.dropout, low=0.0, high=1.0, high_open=True)
@@ -104,6 +109,10 @@ class _Gap(Mechanism):
         self.base_layers = int(check_number("privacy.base_layers", cfg.base_layers, low=1, integer=True))
         self.head_layers = int(check_number("privacy.head_layers", cfg.head_layers, low=1, integer=True))
         self.private = math.isfinite(self.target_epsilon)
+
+    def check_model(self, model_cfg: DictConfig) -> None:
+        """GAP builds its own modules in place of the named model: model=gcn or sage, sizes valid."""
+        model_sizes(model_cfg, f"{self.name} builds GAP's own encoder/aggregation/classifier")
 
     def _modules(self, data: Data, model_cfg: DictConfig, batch_norm: bool) -> tuple[GapEncoder, GapClassifier]:
         """A fresh encoder and classifier sized by the model config."""

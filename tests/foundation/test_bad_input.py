@@ -141,7 +141,9 @@ CASES: dict[str, list[tuple]] = {
         *[(["privacy=gap_edp", f"privacy.{k}={v}"], f"privacy.{k}")
           for k, v in (("epsilon", "0"), ("epsilon", "nan"), ("delta", "0"), ("delta", "1"), ("hops", "0"),
                        ("encoder_epochs", "0"))],
-        (["privacy=gap_edp", "model=gat"], "model.name", TRAIN),
+        (["privacy=gap_edp", "model=gat"], "model.name"),
+        (["privacy=gap_edp", "model.act=elu"], "model.act"),
+        (["privacy=progap_ndp", "model.input_dropout=0.5"], "model.input_dropout"),
         *[(["privacy=gap_ndp", f"privacy.{k}={v}"], f"privacy.{k}")
           for k, v in (("max_degree", "0"), ("max_grad_norm", "0"), ("batch_size", "0"), ("epochs", "0"),
                        ("lr", "0"))],
