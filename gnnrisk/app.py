@@ -69,7 +69,7 @@ def _run_job(cfg: DictConfig) -> dict[str, Any] | None:
             raise
         log.exception("run %s failed; the sweep goes on", run_dir)
         return None
-    print_summary(metrics, run_dir)
+    print_summary(metrics, run_dir, one_line=multirun)
     return metrics
 
 

@@ -9,7 +9,11 @@ from rich.console import Console
 from rich.table import Table
 
 HEADLINE = ("test_acc", "test_auroc", "test_auroc_true", "val_acc", "delta_sp", "delta_eo",
-            "delta_eo_true", "epsilon", "delta", "train_seconds")
+            "delta_eo_true", "epsilon", "delta", "explain_auroc", "explain_precision_at_k", "attack_lsa_gain",
+            "attack_mia_auroc", "attack_linkteller_auroc", "attack_explain_sim_auroc", "eps_lower",
+            "train_seconds")
+# The one line a sweep prints per finished run (the progress line follows it).
+SWEEP_LINE = ("test_auroc", "test_auroc_true", "epsilon", "eps_lower")
 
 
 def _fmt(value: Any) -> str:
@@ -21,8 +25,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
-    """Print the headline metrics of a run and where its files are."""
+def print_summary(metrics: dict[str, Any], run_dir: Path, one_line: bool = False) -> None:
+    """Print the headline metrics of a run and where its files are (`one_line` in sweeps)."""
+    if one_line:
+        shown = " ".join(f"{k}={_fmt(metrics[k])}" for k in SWEEP_LINE if k in metrics)
+        print(f"finished {run_dir.name}: {shown}", flush=True)
+        return
     title = (f"{metrics.get('dataset')} / {metrics.get('model')} / privacy={metrics.get('mechanism')}"
              f" / seed={metrics.get('seed')}")
     table = Table(title=title, show_header=True)

@@ -96,3 +96,12 @@ def test_missing_data_file_is_a_clear_error(tmp_path):
                    f"data.nodes_path={tmp_path / 'nodes.csv'}", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "nope.csv" in proc.stderr or "nodes.csv" in proc.stderr
+
+
+def test_help_describes_gnnrisk(tmp_path):
+    """`gnnrisk-run --help` is gnnrisk's own page: what it does, every group with its members, examples."""
+    proc = run_cli("--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("gnnrisk-run: train a GNN risk model")
+    assert "privacy: dp_mlp, dpsgd_node, edgerand" in proc.stdout and "gnnrisk-run -m experiment=quick" in proc.stdout
+    assert "Powered by Hydra" not in proc.stdout
