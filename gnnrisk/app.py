@@ -18,10 +18,11 @@ from gnnrisk.errors import ConfigError, GnnriskError
 from gnnrisk.preflight import check_overrides
 from gnnrisk.progress import last_sweep_state
 from gnnrisk.report.collect import load_json_object
-from gnnrisk.pipeline import run_experiment
 from gnnrisk.results import METRICS_FILE, SKIP_MARKER, write_error
 from gnnrisk.summary import print_summary
-from gnnrisk.utils.runtime import concurrent_workers, remove_generated_templates
+
+# The pipeline (torch, torch_geometric: ~4 s to import) is imported by the job that runs, so that
+# `--help` and a refused command line answer without it.
 
 log = logging.getLogger("gnnrisk")
 
@@ -36,6 +37,8 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     try:
         return _run_job(cfg)
     finally:
+        from gnnrisk.utils.runtime import remove_generated_templates
+
         remove_generated_templates()
 
 
@@ -54,6 +57,9 @@ def _run_job(cfg: DictConfig) -> dict[str, Any] | None:
             (run_dir / SKIP_MARKER).touch()
             return None
         log.warning("re-running %s: its %s is broken", run_dir, METRICS_FILE)
+    from gnnrisk.pipeline import run_experiment
+    from gnnrisk.utils.runtime import concurrent_workers
+
     try:
         workers = concurrent_workers(HydraConfig.get().launcher) if multirun else 1
         metrics = run_experiment(cfg, run_dir, workers)
