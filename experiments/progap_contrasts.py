@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gnnrisk.report.aggregate import t_interval
-from gnnrisk.report.tables import difference_text
+from gnnrisk.report.contrasts import paired_cell, runs_by_seed
 
 EPSILONS = (1.0, 4.0, 8.0, 16.0, math.inf)
 EDGE, NODE = (1.0, 4.0, 8.0, math.inf), (4.0, 8.0, 16.0)
@@ -44,29 +43,12 @@ def eps_label(eps: float) -> str:
     return "ε=∞" if math.isinf(eps) else f"ε={eps:g}"
 
 
-def select(runs: pd.DataFrame, mechanism: str, model: str, epsilon: float | None) -> pd.DataFrame:
-    """Finished runs of one mechanism and model (at one target epsilon), one per seed, indexed by seed."""
-    rows = runs[(runs["cfg.privacy.name"] == mechanism) & (runs["cfg.model.name"] == model)]
-    if epsilon is not None:
-        rows = rows[np.isclose(pd.to_numeric(rows["cfg.privacy.epsilon"], errors="coerce"), epsilon)]
-    return rows.drop_duplicates("cfg.seed").set_index("cfg.seed")
-
-
-def paired_cell(diff: pd.Series) -> str:
-    """`mean [lo, hi]*` of per-seed differences (pairs present on both sides only)."""
-    diff = diff.dropna()
-    if diff.empty:
-        return "–"
-    lo, hi = t_interval(diff.mean(), diff.std(ddof=1), len(diff))
-    return difference_text(float(diff.mean()), float(lo), float(hi), 3)
-
-
 def contrast_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One row per contrast, one column per target epsilon."""
     table = {}
     for label, (mech, model), (ref, ref_model, same_eps), epsilons in CONTRASTS:
-        table[label] = {eps_label(eps): paired_cell(select(runs, mech, model, eps)[metric]
-                                                    - select(runs, ref, ref_model, eps if same_eps else None)[metric])
+        table[label] = {eps_label(eps): paired_cell(runs_by_seed(runs, mech, model, eps)[metric]
+                                                    - runs_by_seed(runs, ref, ref_model, eps if same_eps else None)[metric])
                         if eps in epsilons else "" for eps in EPSILONS}
     return pd.DataFrame(table).T
 
@@ -76,13 +58,13 @@ def stage_table(runs: pd.DataFrame) -> pd.DataFrame:
     out = []
     for mech, epsilons in (("progap_edp", EDGE), ("progap_ndp", NODE)):
         for eps in epsilons:
-            rows = select(runs, mech, "gcn", eps)
+            rows = runs_by_seed(runs, mech, "gcn", eps)
             if rows.empty:
                 continue
             stages = sorted(int(c[5:-8]) for c in rows.columns if c.startswith("stage") and c.endswith("_val_acc")
                             and rows[c].notna().any())
             noise = rows["aggregation_noise_std"] * np.sqrt(rows["cfg.model.hidden_channels"])
-            gap = select(runs, mech.replace("progap", "gap"), "gcn", eps)
+            gap = runs_by_seed(runs, mech.replace("progap", "gap"), "gcn", eps)
             out.append({"mechanism": mech, "ε": eps_label(eps),
                         **{f"stage{s} val_acc": f"{rows[f'stage{s}_val_acc'].mean():.3f}" for s in stages},
                         **{f"stage{s} val_loss": f"{rows[f'stage{s}_val_loss'].mean():.3f}" for s in stages

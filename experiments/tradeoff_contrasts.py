@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import pandas as pd
 
-from gnnrisk.report.aggregate import t_interval
-from gnnrisk.report.tables import difference_text
+from gnnrisk.report.contrasts import paired_cell, runs_by_seed
 
 EPSILONS = (0.5, 1, 2, 4, 8, 16)
 # (label, minuend (mechanism, model), subtrahend (mechanism, model, same epsilon?))
@@ -31,30 +29,13 @@ CONTRASTS = (
 )
 
 
-def by_seed(runs: pd.DataFrame, metric: str, mechanism: str, model: str, epsilon: float | None) -> pd.Series:
-    """The metric of one mechanism and model (at one target epsilon), indexed by seed."""
-    rows = runs[(runs["cfg.privacy.name"] == mechanism) & (runs["cfg.model.name"] == model)]
-    if epsilon is not None:
-        rows = rows[np.isclose(pd.to_numeric(rows["cfg.privacy.epsilon"], errors="coerce"), epsilon)]
-    return rows.drop_duplicates("cfg.seed").set_index("cfg.seed")[metric]
-
-
-def paired_cell(diff: pd.Series) -> str:
-    """`mean [lo, hi]*` of per-seed differences (pairs present on both sides only)."""
-    diff = diff.dropna()
-    if diff.empty:
-        return "–"
-    lo, hi = t_interval(diff.mean(), diff.std(ddof=1), len(diff))
-    return difference_text(float(diff.mean()), float(lo), float(hi), 3)
-
-
 def contrast_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One row per contrast, one column per target epsilon."""
     runs = runs[runs["status"] == "finished"]
     table = {}
     for label, (mech, model), (ref, ref_model, same_eps) in CONTRASTS:
-        table[label] = {f"ε={eps:g}": paired_cell(by_seed(runs, metric, mech, model, eps)
-                                                  - by_seed(runs, metric, ref, ref_model, eps if same_eps else None))
+        table[label] = {f"ε={eps:g}": paired_cell(runs_by_seed(runs, mech, model, eps)[metric]
+                                                  - runs_by_seed(runs, ref, ref_model, eps if same_eps else None)[metric])
                         for eps in EPSILONS}
     return pd.DataFrame(table).T
 
