@@ -176,16 +176,7 @@ class GapEdp(_Gap):
 
     def calibrate(self, data: Data) -> dict[str, Any]:
         """Noise std of each hop and the epsilon it spends (RDP of K Gaussian mechanisms)."""
-        delta, sensitivity = edge_level_defaults(data, self.delta)
-        out = {"mechanism": self.name, "privacy_unit": self.privacy_unit, "delta": delta, "hops": self.hops,
-               "aggregation_sensitivity": sensitivity, "target_epsilon": self.target_epsilon}
-        if not self.private:
-            return {**out, "epsilon": None, "delta": None, "target_epsilon": None,
-                    "noise_multiplier": 0.0, "aggregation_noise_std": 0.0}
-        z, eps = calibrate_quietly(
-            self.target_epsilon, delta, lambda z: edp_epsilon(z, self.hops, delta),
-            context=f"with privacy.hops={self.hops}, privacy.delta={delta:g}")
-        return {**out, "epsilon": eps, "noise_multiplier": z, "aggregation_noise_std": z * sensitivity}
+        return edge_level_calibration(self, data)
 
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Encoder on features, K noisy hops once, classifier on the cached hops."""
@@ -207,6 +198,25 @@ class GapEdp(_Gap):
                             privacy={**privacy, "encoder_epochs": enc_fit.epochs},
                             explain_view=self._explain_view(model, data, data.edge_index,
                                                             privacy["aggregation_noise_std"], seed))
+
+
+def edge_level_calibration(mechanism: Mechanism, data: Data) -> dict[str, Any]:
+    """The privacy fields of K Gaussian aggregations under edge-level DP (GAP-EDP, ProGAP-EDP).
+
+    `mechanism` provides name, privacy_unit, hops, target_epsilon, private and delta. The noise
+    multiplier is calibrated so that the K aggregations spend at most the target; not private:
+    no noise and epsilon null.
+    """
+    m = mechanism
+    delta, sensitivity = edge_level_defaults(data, m.delta)
+    out = {"mechanism": m.name, "privacy_unit": m.privacy_unit, "delta": delta, "hops": m.hops,
+           "aggregation_sensitivity": sensitivity, "target_epsilon": m.target_epsilon}
+    if not m.private:
+        return {**out, "epsilon": None, "delta": None, "target_epsilon": None,
+                "noise_multiplier": 0.0, "aggregation_noise_std": 0.0}
+    z, eps = calibrate_quietly(m.target_epsilon, delta, lambda z: edp_epsilon(z, m.hops, delta),
+                               context=f"with privacy.hops={m.hops}, privacy.delta={delta:g}")
+    return {**out, "epsilon": eps, "noise_multiplier": z, "aggregation_noise_std": z * sensitivity}
 
 
 def edp_epsilon(noise_multiplier: float, hops: int, delta: float) -> float:

@@ -57,7 +57,7 @@ from torch_geometric.data import Data
 from gnnrisk.errors import ConfigError, check_choice, check_number
 from gnnrisk.privacy import accounting as acc
 from gnnrisk.privacy.base import Mechanism, TrainedModel
-from gnnrisk.privacy.gap import (calibrate_quietly, edge_level_defaults, edp_epsilon, model_sizes, optional_delta,
+from gnnrisk.privacy.gap import (calibrate_quietly, edge_level_calibration, model_sizes, optional_delta,
                                  staged_history, target_epsilon)
 from gnnrisk.privacy.gap_dpsgd import dpsgd_fit, poisson_schedule
 from gnnrisk.privacy.gap_model import bound_out_degree, hop_noise
@@ -166,16 +166,8 @@ class ProgapEdp(_Progap):
             check_number("privacy.stage_epochs", cfg.stage_epochs, low=1, integer=True)
 
     def calibrate(self, data: Data) -> dict[str, Any]:
-        """Noise std of each aggregation and the epsilon the K of them spend."""
-        delta, sensitivity = edge_level_defaults(data, self.delta)
-        out = {"mechanism": self.name, "privacy_unit": self.privacy_unit, "delta": delta, "hops": self.hops,
-               "stages": self.hops + 1, "aggregation_sensitivity": sensitivity, "target_epsilon": self.target_epsilon}
-        if not self.private:
-            return {**out, "epsilon": None, "delta": None, "target_epsilon": None,
-                    "noise_multiplier": 0.0, "aggregation_noise_std": 0.0}
-        z, eps = calibrate_quietly(self.target_epsilon, delta, lambda z: edp_epsilon(z, self.hops, delta),
-                                   context=f"with privacy.hops={self.hops}, privacy.delta={delta:g}")
-        return {**out, "epsilon": eps, "noise_multiplier": z, "aggregation_noise_std": z * sensitivity}
+        """Noise std of each aggregation and the epsilon the K of them spend (as GAP-EDP's hops)."""
+        return {**edge_level_calibration(self, data), "stages": self.hops + 1}
 
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Stage 0 on features, then one noisy aggregation and one more stage per hop."""
