@@ -6,12 +6,14 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from gnnrisk.errors import DataError, GnnriskError
 from gnnrisk.report.aggregate import BUDGETS, aggregate
 from gnnrisk.report.collect import FINISHED, ReportWarning, collect_runs, numeric_metrics, partially_reported
-from gnnrisk.report.plots import plot_metric_vs_x, plot_pareto
+from gnnrisk.report.labels import label, true_counterpart
+from gnnrisk.report.plots import column_of, plot_keys, plot_metric_by_keys, plot_metric_vs_x, plot_pareto
 from gnnrisk.report.tables import key_columns, summary_metrics, write_tables
 from gnnrisk.report.writeup import write_into
 
@@ -67,12 +69,14 @@ def choose_metrics(requested: list[str] | None, available: list[str], problems: 
 
 def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None, metrics: list[str] | None = None,
                 x: str | None = None, pareto_x: str | None = None, pareto_y: str | None = None,
-                pareto_sense: tuple[str | None, str | None] = (None, None), into: str | Path | None = None) -> Report:
+                pareto_sense: tuple[str | None, str | None] = (None, None), into: str | Path | None = None,
+                html: bool = False, digits: int = 3) -> Report:
     """Report on every run under `sweep_dir` into `out_dir` (default SWEEP_DIR/report).
 
     `None` for `metrics`, `x`, `pareto_x`, `pareto_y` means "the default, where the data allows it";
     a name given explicitly that the runs do not have is a problem (the rest is still produced).
     `into`: a Markdown write-up whose marked regions get summary.md and paired.md (a problem if it cannot).
+    `html`: also write index.html, every table and plot on one self-contained page (`digits` decimals).
     """
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
@@ -103,23 +107,72 @@ def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None, metric
         if into is not None:
             report.written += _write_into(report, Path(into))
     report.notes += [str(w.message) for w in caught if issubclass(w.category, ReportWarning)]
+    if html:
+        from gnnrisk.report.html import write_html  # only when asked: the page needs no plotting imports
+        report.written.append(write_html(report, out_dir, sweep_dir, digits))
     return report
+
+
+def _varies(summary: pd.DataFrame, name: str) -> bool:
+    """Whether `name` (a metric's group means, or a numeric key) takes two or more distinct values (2 digits)."""
+    values = column_of(summary, name)
+    if values is None:
+        return False
+    finite = values[np.isfinite(values.to_numpy(float))]
+    return len({float(f"{v:.2g}") for v in finite}) >= 2
+
+
+def _is_text_key(summary: pd.DataFrame, name: str) -> bool:
+    """Whether `name` is a group key without numeric values (a model, a dataset, a topology): a category axis."""
+    return name in key_columns(summary) and not pd.to_numeric(summary[name], errors="coerce").notna().any()
+
+
+def _plot_summary(report: Report, counterparts: list[str]) -> pd.DataFrame:
+    """The summary with the `_true` counterparts of the plotted metrics added (plots only: tables stay as asked)."""
+    missing = [c for c in counterparts if f"{c}_mean" not in report.summary]
+    if not missing:
+        return report.summary
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ReportWarning)  # the same groups: their warnings are already noted
+        return aggregate(report.runs, summary_metrics(report.summary) + missing)
+
+
+def _point_plots(summary: pd.DataFrame, chosen: list[str], x_key: str | None, counterparts: dict[str, str | None],
+                 out_dir: Path) -> list[Path]:
+    """One point plot per metric: x = `x_key` (default: the first varied key), series = the other keys."""
+    written = []
+    for metric in chosen:
+        if summary[f"{metric}_mean"].notna().any():
+            written += plot_metric_by_keys(summary, metric, out_dir, x_key, counterparts.get(metric))
+    return written
 
 
 def _plots(report: Report, chosen: list[str], x: str | None, pareto_x: str | None, pareto_y: str | None,
            sense: tuple[str | None, str | None], out_dir: Path) -> list[Path]:
-    """The metric-vs-x plots and the Pareto plot that the data allows; problems for the ones it does not."""
+    """The metric-vs-x plots (point plots by the varied keys where there is no epsilon axis) and the Pareto plot
+    that the data allows; problems for the ones it does not."""
     summary, written = report.summary, []
+    finished = report.runs[report.runs["status"] == FINISHED]
+    available = numeric_metrics(finished) if len(finished) else []
+    counterparts = {m: true_counterpart(m, available) for m in chosen}
+    plotted = _plot_summary(report, [c for c in counterparts.values() if c is not None])
     x_axis = x or EPSILON
-    if _has_values(summary, x_axis):
+    if x is not None and _is_text_key(summary, x):
+        written += _point_plots(plotted, chosen, x, counterparts, out_dir)
+    elif _has_values(summary, x_axis):
         for metric in chosen:
-            written += plot_metric_vs_x(summary, metric, x_axis, out_dir)
+            written += plot_metric_vs_x(plotted, metric, x_axis, out_dir, counterparts.get(metric))
+        if x is None and not _varies(summary, EPSILON):  # one spent epsilon: no axis to read a trend along
+            written += _point_plots(plotted, chosen, None, counterparts, out_dir)
     elif x is not None:
         report.problems.append(f"x axis {x!r}: no run has a value for it; no metric-vs-{x} plots; "
                                f"{_choices(report)}")
     else:
-        report.notes.append("no run reports an epsilon (no private mechanism in this sweep): "
-                            "no metric-vs-epsilon plots")
+        keys = plot_keys(summary)
+        by = f"point plots by {label(keys[0])}" if keys else "one point plot per metric (one group)"
+        report.notes.append(f"no run reports an epsilon (no private mechanism in this sweep): "
+                            f"no metric-vs-epsilon plots; {by} instead")
+        written += _point_plots(plotted, chosen, None, counterparts, out_dir)
     px, py = pareto_x or EPSILON, pareto_y or (chosen[0] if chosen else None)
     missing = [a for a in (px, py) if a is None or not _has_values(summary, a)]
     if not missing:

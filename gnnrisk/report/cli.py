@@ -1,4 +1,4 @@
-"""`gnnrisk-report SWEEP_DIR`: tables and plots of every run in a sweep folder."""
+"""`gnnrisk-report SWEEP_DIR`: tables and plots of every run in a sweep folder (and with --html one page of all)."""
 
 from __future__ import annotations
 
@@ -43,17 +43,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("sweep_dir", help="a sweep folder (hydra.sweep.dir) or any folder of run folders")
     p.add_argument("--metrics", type=_names, default=None,
                    help="comma-separated metrics to tabulate and plot (default: test_acc,test_auroc,test_auroc_true)")
-    p.add_argument("--x", default=None, help="x axis of the metric plots (default: epsilon, the spent budget)")
+    p.add_argument("--x", default=None,
+                   help="x axis of the metric plots (default: epsilon, the spent budget; without one, point plots "
+                        "by the first varied key); a text key such as model.name: point plots by it")
     p.add_argument("--pareto-x", default=None, help="x axis of the Pareto plot (default: epsilon)")
     p.add_argument("--pareto-y", default=None, help="y axis of the Pareto plot (default: the first metric)")
     p.add_argument("--pareto-sense", type=parse_sense, default=(None, None),
                    help="which direction is better on the Pareto x,y axes, e.g. min,max (default: auto)")
     p.add_argument("--out", default=None, help="output folder (default: SWEEP_DIR/report)")
-    p.add_argument("--digits", type=_digits, default=3, help="decimals in the printed table (0-10)")
+    p.add_argument("--digits", type=_digits, default=3,
+                   help="decimals in the printed table and the --html page (0-10)")
     p.add_argument("--into", default=None, metavar="PATH.md",
                    help="a Markdown write-up: rewrite the lines between its <!-- gnnrisk-report:summary:begin --> "
                         "and <!-- gnnrisk-report:summary:end --> markers with summary.md, and those between the "
                         ":paired: markers with paired.md; the rest of the file is kept as it is")
+    p.add_argument("--html", action="store_true",
+                   help="also write index.html into the output folder: every table and plot of the sweep on one "
+                        "self-contained page (plots embedded), to open in a browser or share")
     return p
 
 
@@ -98,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=160)
     try:
         report = make_report(args.sweep_dir, args.out, args.metrics, args.x, args.pareto_x, args.pareto_y,
-                             args.pareto_sense, args.into)
+                             args.pareto_sense, args.into, html=args.html, digits=args.digits)
     except GnnriskError as err:
         print(f"gnnrisk-report: error: {err}", file=sys.stderr)
         return EXIT_ERROR

@@ -79,3 +79,22 @@ def paired_sweep(sweep: Path, offsets: dict[str, float], n_seeds: int = 5) -> di
                       {"test_auroc": ref + offset + JITTER[seed % len(JITTER)], "epsilon": 0.999,
                        "privacy_unit": "edge", "seed": seed})
     return reference
+
+
+MODEL_METRICS = ("test_acc", "test_acc_true", "test_auroc", "test_auroc_true", "attack_linkteller_auroc")
+
+
+def model_sweep(sweep: Path, models: tuple[str, ...] = ("gcn", "mlp"), topologies: tuple[str, ...] = ("dcsbm",),
+                n_seeds: int = 3, rng: np.random.Generator | None = None) -> None:
+    """Non-private runs only (no epsilon anywhere) over models x topologies x seeds, as
+    `gnnrisk-run -m model=gcn,mlp data.topology=... seed=...` writes them; random MODEL_METRICS."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    for model in models:
+        for topology in topologies:
+            for seed in range(n_seeds):
+                cfg = config("none", None, seed, model)
+                cfg["data"]["topology"] = topology
+                metrics: dict[str, Any] = {m: float(rng.uniform(0.45, 0.9)) for m in MODEL_METRICS}
+                metrics.update(epsilon=None, privacy_unit=None, seed=seed, model=model)
+                name = f"model={model},seed={seed}" + (f",data.topology={topology}" if len(topologies) > 1 else "")
+                write_run(sweep, name, cfg, metrics)

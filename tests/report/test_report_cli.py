@@ -79,8 +79,8 @@ def test_only_failed_runs(tmp_path: Path, capsys):
     assert (sweep / "report" / "failed.csv").exists() and not (sweep / "report" / "summary.csv").exists()
 
 
-def test_non_private_sweep_has_no_epsilon_plots(tmp_path: Path, capsys):
-    """A sweep without private runs: exit 0, a note instead of epsilon plots, the table as usual."""
+def test_non_private_sweep_has_point_plots_not_epsilon_plots(tmp_path: Path, capsys):
+    """A sweep without private runs: exit 0, a note, point plots by model instead of epsilon plots, the table."""
     sweep = tmp_path / "s"
     for model in ("gcn", "mlp"):
         for seed in range(2):
@@ -90,7 +90,8 @@ def test_non_private_sweep_has_no_epsilon_plots(tmp_path: Path, capsys):
     captured = capsys.readouterr()
     assert "no metric-vs-epsilon plots" in captured.err
     assert "model.name" in captured.out and "0.750 ± 0.071" in captured.out
-    assert not list((tmp_path / "r").glob("*.png"))
+    assert {p.name for p in (tmp_path / "r").glob("*.png")} == {"test_acc_by_model_name.png",
+                                                                 "test_auroc_by_model_name.png"}
 
 
 def test_unreadable_metrics_file_is_skipped_with_warning(tmp_path: Path, capsys):
