@@ -6,7 +6,7 @@ import logging
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -23,6 +23,8 @@ from gnnrisk.summary import print_summary
 
 # The pipeline (torch, torch_geometric: ~4 s to import) is imported by the job that runs, so that
 # `--help` and a refused command line answer without it.
+if TYPE_CHECKING:
+    from gnnrisk.pipeline import ExperimentResult
 
 log = logging.getLogger("gnnrisk")
 
@@ -42,41 +44,76 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         remove_generated_templates()
 
 
-def _run_job(cfg: DictConfig) -> dict[str, Any] | None:
-    """Run one job; user errors become one line and exit code 2, failures in sweeps don't stop them."""
-    run_dir = run_dir_of_job()
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+def skip_finished_of(cfg: DictConfig) -> bool:
+    """`skip_finished`: whether a sweep skips the runs that finished earlier (ConfigError unless a bool)."""
     skip_finished = cfg.get("skip_finished", True)
     if not isinstance(skip_finished, bool):
-        print(f"gnnrisk: error: {ConfigError('skip_finished', skip_finished, 'expected true or false')}",
-              file=sys.stderr)
-        sys.exit(2)
-    if multirun and skip_finished and (run_dir / METRICS_FILE).exists():
-        if load_json_object(run_dir / METRICS_FILE)[0] is not None:
-            log.info("skipping %s: %s exists (finished earlier)", run_dir, METRICS_FILE)
-            (run_dir / SKIP_MARKER).touch()
-            return None
-        log.warning("re-running %s: its %s is broken", run_dir, METRICS_FILE)
-    from gnnrisk.pipeline import run_experiment
+        raise ConfigError("skip_finished", skip_finished, "expected true or false")
+    return skip_finished
+
+
+def finished_earlier(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a readable metrics.json (then marked as skipped); a broken one is re-run."""
+    if not (run_dir / METRICS_FILE).exists():
+        return False
+    if load_json_object(run_dir / METRICS_FILE)[0] is not None:
+        log.info("skipping %s: %s exists (finished earlier)", run_dir, METRICS_FILE)
+        (run_dir / SKIP_MARKER).touch()
+        return True
+    log.warning("re-running %s: its %s is broken", run_dir, METRICS_FILE)
+    return False
+
+
+def execute_job(cfg: DictConfig) -> ExperimentResult | None:
+    """One job in its Hydra output folder, shared by `gnnrisk-run` and `gnnrisk.run`/`gnnrisk.sweep`.
+
+    None when a sweep skips it (finished earlier); a failure is recorded in the folder's error.json (with
+    the traceback for a bug, not for a GnnriskError) and raised.
+    """
+    run_dir = run_dir_of_job()
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    skip_finished = skip_finished_of(cfg)
+    if multirun and skip_finished and finished_earlier(run_dir):
+        return None
+    from gnnrisk.pipeline import execute_experiment
     from gnnrisk.utils.runtime import concurrent_workers
 
     try:
         workers = concurrent_workers(HydraConfig.get().launcher) if multirun else 1
-        metrics = run_experiment(cfg, run_dir, workers)
+        return execute_experiment(cfg, run_dir, workers)
     except GnnriskError as err:
         write_error(run_dir, err)
+        raise
+    except Exception as err:  # a bug, not a user error: keep the traceback
+        write_error(run_dir, err, traceback.format_exc())
+        raise
+
+
+def _run_job(cfg: DictConfig) -> dict[str, Any] | None:
+    """Run one job; user errors become one line and exit code 2, failures in sweeps don't stop them."""
+    run_dir = run_dir_of_job()
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        skip_finished_of(cfg)
+    except ConfigError as err:
+        print(f"gnnrisk: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        result = execute_job(cfg)
+    except GnnriskError as err:
         print(f"gnnrisk: error: {err}", file=sys.stderr)
         if multirun:
             return None
         sys.exit(2)
-    except Exception as err:  # a bug, not a user error: keep the traceback, and keep sweeps going
-        write_error(run_dir, err, traceback.format_exc())
+    except Exception:  # a bug, not a user error: keep the traceback, and keep sweeps going
         if not multirun:
             raise
         log.exception("run %s failed; the sweep goes on", run_dir)
         return None
-    print_summary(metrics, run_dir, one_line=multirun)
-    return metrics
+    if result is None:
+        return None
+    print_summary(result.metrics, run_dir, one_line=multirun)
+    return result.metrics
 
 
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")  # the top-level configs/ folder

@@ -150,11 +150,25 @@ def prepare_run(cfg: DictConfig, workers: int = 1) -> PreparedRun:
     return PreparedRun(seed, threads, device, data, validate_run(cfg, data))
 
 
+@dataclass
+class ExperimentResult:
+    """A finished run: its metrics (as in metrics.json), the data it used and the trained model."""
+
+    metrics: dict[str, Any]
+    data: Data
+    trained: TrainedModel
+
+
 def run_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> dict[str, Any]:
-    """Run the configured experiment end to end and write its results into `run_dir`.
+    """Run the configured experiment end to end, write its results into `run_dir`, return its metrics.
 
     `workers` is how many runs share this machine (a parallel launcher's worker count), for `threads=auto`.
     """
+    return execute_experiment(cfg, run_dir, workers).metrics
+
+
+def execute_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> ExperimentResult:
+    """`run_experiment`, also returning the data and the trained model (`gnnrisk-run` and `gnnrisk.run`)."""
     write_run_start(run_dir, cfg)
     run = prepare_run(cfg, workers)
     seed, threads, device, mechanism = run.seed, run.threads, run.device, run.mechanism
@@ -174,4 +188,4 @@ def run_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> dict[str
     metrics.update(write_training_record(run_dir, trained.fit.history, trained.diagnostics, trained.privacy,
                                          keep_diagnostics(cfg.privacy)))
     write_metrics(run_dir, metrics)
-    return metrics
+    return ExperimentResult(metrics, data, trained)
