@@ -16,12 +16,16 @@ from torch_geometric.data import Data
 
 from gnnrisk.audit.group_metrics import group_fairness
 from gnnrisk.data import build_dataset
+from gnnrisk.data.temporal import is_temporal
 from gnnrisk.errors import ConfigError, check_number
-from gnnrisk.models import validate_model
-from gnnrisk.privacy import Mechanism, TrainedModel, build_mechanism
+from gnnrisk.models import STATIC_MODELS, validate_model
+from gnnrisk.models.recurrent import TEMPORAL_MODELS
+from gnnrisk.privacy import MECHANISMS, Mechanism, TrainedModel, build_mechanism
 from gnnrisk.results import STAGING_DIR, write_metrics, write_run_start, write_training_record
+from gnnrisk.train.forecast import Forecast, validate_window
 from gnnrisk.train.loop import validate_train_cfg
 from gnnrisk.train.metrics import classification_metrics
+from gnnrisk.utils.files import write_text_atomic
 from gnnrisk.utils.runtime import apply_threads, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
@@ -52,12 +56,44 @@ def validate_run(cfg: DictConfig, data: Data) -> Mechanism:
     mechanism = build_mechanism(cfg.privacy)
     keep_diagnostics(cfg.privacy)
     validate_model(cfg.model)
+    temporal = is_temporal(data)
+    check_model_for_data(cfg, data, mechanism)
     mechanism.check_model(cfg.model)
-    validate_train_cfg(cfg.train, None if cfg.model.name == "mlp" else int(cfg.model.num_layers))
+    sampled_layers = None if cfg.model.name in ("mlp", *TEMPORAL_MODELS) else int(cfg.model.num_layers)
+    validate_train_cfg(cfg.train, sampled_layers)
     check_selection_rate(cfg.get("eval", {}).get("selection_rate"))
+    if temporal:
+        validate_window(cfg.get("eval", {}), int(data.num_periods))
     for stage_cfg, module in enabled_stages(cfg):
+        if temporal and stage_cfg.name not in getattr(module, "TEMPORAL_MEMBERS", ()):
+            group = module.__name__.rsplit(".", 1)[-1]
+            raise ConfigError(group, stage_cfg.name, f"not available on data with periods ({data.name}); "
+                              "available: " + ", ".join(("none", *getattr(module, "TEMPORAL_MEMBERS", ()))))
         module.validate_stage(stage_cfg, data, cfg.model.name)
     return mechanism
+
+
+def check_model_for_data(cfg: DictConfig, data: Data, mechanism: Mechanism) -> None:
+    """Forecasting models need data with periods, and data with periods a mechanism that can release them."""
+    name = cfg.model.name
+    if not is_temporal(data):
+        if name in TEMPORAL_MODELS:
+            raise ConfigError("model.name", name, f"{name} forecasts over periods and needs data with periods "
+                              "(data=synthetic_temporal); models for one snapshot: " + ", ".join(STATIC_MODELS))
+        return
+    if not mechanism.temporal:
+        able = [m for m in MECHANISMS if build_mechanism_class(m).temporal]
+        raise ConfigError("privacy.name", mechanism.name, f"not available on data with periods ({data.name}); "
+                          "available: " + ", ".join(able))
+    if cfg.train.batch_size is not None:
+        raise ConfigError("train.batch_size", cfg.train.batch_size, "forecasters train full batch over periods: "
+                          "expected null")
+
+
+def build_mechanism_class(name: str) -> type[Mechanism]:
+    """The class registered under `name` (without building it)."""
+    module, cls = MECHANISMS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def keep_diagnostics(privacy_cfg: DictConfig) -> bool:
@@ -156,7 +192,83 @@ class ExperimentResult:
 
     metrics: dict[str, Any]
     data: Data
-    trained: TrainedModel
+    trained: TrainedModel | Forecast  # a Forecast (one model per origin) on data with periods
+
+
+FORECAST_FILE = "forecast.csv"
+UTILITY_PREFIXES = ("train_", "val_", "test_")
+
+
+def pooled_view(forecast: Forecast, data: Data, horizon: int) -> tuple[torch.Tensor, Data]:
+    """The forecasts of one horizon over all origins, stacked as one node table that `evaluate` scores.
+
+    Row (origin, node) carries the probability forecast at the origin for period origin + horizon and
+    that period's record and truth; masks and groups are the node's.
+    """
+    origins = forecast.window.origins
+    pooled = Data(num_nodes=len(origins) * int(data.num_nodes))
+    pooled.y = torch.cat([data.y[:, t + horizon] for t in origins])
+    if getattr(data, "y_true", None) is not None:
+        pooled.y_true = torch.cat([data.y_true[:, t + horizon] for t in origins])
+    for key in ("train_mask", "val_mask", "test_mask", "group"):
+        pooled[key] = getattr(data, key).repeat(len(origins))
+    pooled.group_names = getattr(data, "group_names", None)
+    return torch.cat([forecast.probs[(t, horizon)] for t in origins]), pooled
+
+
+def evaluate_forecast(forecast: Forecast, data: Data, selection_rate: float | None) -> tuple[dict[str, Any], str]:
+    """Metrics pooled over origins: the first horizon under today's keys, every horizon as `h<h>_<key>`;
+    and the per-origin table (CSV text) of every horizon and split."""
+    out: dict[str, Any] = {"horizons": forecast.window.horizons, "forecast_origins": forecast.window.origins}
+    rows = []
+    for k, h in enumerate(forecast.window.horizons):
+        prob, pooled = pooled_view(forecast, data, h)
+        scores = evaluate(prob, pooled, selection_rate)
+        if k == 0:
+            out.update(scores)
+        out.update({f"h{h}_{key}": v for key, v in scores.items() if key.startswith(UTILITY_PREFIXES)})
+        for t in forecast.window.origins:
+            one = evaluate(forecast.probs[(t, h)], pooled_view_one(data, t, h), selection_rate)
+            rows.append({"origin": t, "horizon": h, "target_period": t + h,
+                         **{key: v for key, v in one.items() if key.startswith(UTILITY_PREFIXES)}})
+    import pandas as pd
+
+    return out, pd.DataFrame(rows).to_csv(index=False)
+
+
+def pooled_view_one(data: Data, origin: int, horizon: int) -> Data:
+    """The node table of one origin's forecasts for period origin + horizon."""
+    one = Data(num_nodes=int(data.num_nodes), y=data.y[:, origin + horizon])
+    if getattr(data, "y_true", None) is not None:
+        one.y_true = data.y_true[:, origin + horizon]
+    for key in ("train_mask", "val_mask", "test_mask", "group"):
+        one[key] = getattr(data, key)
+    one.group_names = getattr(data, "group_names", None)
+    return one
+
+
+def run_forecast(cfg: DictConfig, run: PreparedRun, run_dir: Path) -> ExperimentResult:
+    """A run on data with periods: rolling-origin forecasters, scored per horizon; forecast.csv per origin."""
+    data = run.data.to(run.device)
+    window = validate_window(cfg.get("eval", {}), int(data.num_periods))
+    forecast = run.mechanism.train_forecaster(data, cfg.model, cfg.train, window, run.seed)
+    fit = forecast.fit
+    metrics: dict[str, Any] = {
+        "model": cfg.model.name, "dataset": data.name, "seed": run.seed, "device": str(run.device),
+        "num_nodes": int(data.num_nodes), "num_periods": int(data.num_periods),
+        "num_edges": int(data.tie_index.size(1)), "epochs": fit.epochs, "best_epoch": fit.best_epoch,
+        "train_seconds": fit.train_seconds, "threads": run.threads,
+    }
+    metrics.update(forecast.privacy)
+    scores, table = evaluate_forecast(forecast, data.cpu(), cfg.get("eval", {}).get("selection_rate"))
+    metrics.update(scores)
+    metrics.update(run_stages(cfg, data, forecast, run_dir, run.seed))
+    metrics["epsilon_covers"] = None if forecast.privacy.get("epsilon") is None else run.mechanism.releases
+    write_text_atomic(run_dir / FORECAST_FILE, table)
+    metrics.update(write_training_record(run_dir, fit.history, forecast.diagnostics, forecast.privacy,
+                                         keep_diagnostics(cfg.privacy)))
+    write_metrics(run_dir, metrics)
+    return ExperimentResult(metrics, data, forecast)
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> dict[str, Any]:
@@ -171,6 +283,8 @@ def execute_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> Expe
     """`run_experiment`, also returning the data and the trained model (`gnnrisk-run` and `gnnrisk.run`)."""
     write_run_start(run_dir, cfg)
     run = prepare_run(cfg, workers)
+    if is_temporal(run.data):
+        return run_forecast(cfg, run, run_dir)
     seed, threads, device, mechanism = run.seed, run.threads, run.device, run.mechanism
     data = run.data.to(device)
     trained: TrainedModel = mechanism.train(data, cfg.model, cfg.train, seed)

@@ -17,6 +17,7 @@ LOADERS: dict[str, str] = {
     "planetoid": "gnnrisk.data.planetoid:load_planetoid",
     "ba_shapes": "gnnrisk.data.ba_shapes:load_ba_shapes",
     "edgelist": "gnnrisk.data.edgelist:load_edgelist",
+    "synthetic_temporal": "gnnrisk.data.temporal:load_synthetic_temporal",
 }
 
 
@@ -26,4 +27,8 @@ def build_dataset(data_cfg: DictConfig, seed: int) -> Data:
     module, func = LOADERS[name].split(":")
     loader: Callable[[DictConfig, int], Data] = getattr(importlib.import_module(module), func)
     data = loader(data_cfg, seed)
+    if getattr(data, "num_periods", None) is not None:
+        from gnnrisk.data.temporal import check_temporal_dataset
+
+        return check_temporal_dataset(data, name)
     return check_dataset(data, name)

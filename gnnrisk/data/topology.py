@@ -104,6 +104,15 @@ def triadic_closure_edges(edges: np.ndarray, num_nodes: int, num_new: int,
     """
     if num_new <= 0:
         return edges
+    added = closing_pairs(edges, num_nodes, num_new, rng, max_rounds)
+    return merge_edges(edges, np.stack([added // num_nodes, added % num_nodes]), num_nodes)
+
+
+def closing_pairs(edges: np.ndarray, num_nodes: int, num_new: int, rng: np.random.Generator,
+                  max_rounds: int = 20) -> np.ndarray:
+    """Sorted keys u * n + v (u < v) of up to `num_new` non-edges that close a triangle of `edges`."""
+    if num_new <= 0:
+        return np.empty(0, dtype=np.int64)
     src = np.concatenate([edges[0], edges[1]])
     dst = np.concatenate([edges[1], edges[0]])
     dst = dst[np.argsort(src, kind="stable")]
@@ -111,7 +120,7 @@ def triadic_closure_edges(edges: np.ndarray, num_nodes: int, num_new: int,
     rowptr = np.concatenate([[0], np.cumsum(deg)])
     pivots = np.flatnonzero(deg >= 2)
     if pivots.size == 0:
-        return edges
+        return np.empty(0, dtype=np.int64)
     original = edges[0] * num_nodes + edges[1]  # sorted, since `edges` is canonical
     added = np.empty(0, dtype=np.int64)
     for _ in range(max_rounds):
@@ -129,7 +138,7 @@ def triadic_closure_edges(edges: np.ndarray, num_nodes: int, num_new: int,
         added = np.union1d(added, keys) if added.size else keys
     if added.size > num_new:
         added = np.sort(rng.choice(added, num_new, replace=False))
-    return merge_edges(edges, np.stack([added // num_nodes, added % num_nodes]), num_nodes)
+    return added
 
 
 def watts_strogatz_edges(num_nodes: int, k: int, rewire_prob: float,

@@ -8,6 +8,7 @@ from torch_geometric.nn import models as pyg_models
 from torch_geometric.nn.models import GCN, GIN, MLP, GraphSAGE
 
 from gnnrisk.errors import ConfigError, check_choice, check_number
+from gnnrisk.models.recurrent import RECURRENT_CLASSES, TEMPORAL_MODELS, SnapshotModel
 
 
 
@@ -30,12 +31,14 @@ class GAT(pyg_models.GAT):
 
 
 GRAPH_MODELS = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "gin": GIN}
-MODELS = (*GRAPH_MODELS, "mlp")
+STATIC_MODELS = (*GRAPH_MODELS, "mlp")
+MODELS = (*STATIC_MODELS, *TEMPORAL_MODELS)
 # The keys each model reads; any other key (e.g. `+model.foo=1`) would be silently ignored, so it is refused.
 COMMON_KEYS = ("name", "hidden_channels", "num_layers", "dropout", "input_dropout", "act", "norm")
 MODEL_KEYS: dict[str, tuple[str, ...]] = {
     "gcn": (*COMMON_KEYS, "jk"), "gin": (*COMMON_KEYS, "jk"), "mlp": COMMON_KEYS,
     "sage": (*COMMON_KEYS, "jk", "aggr"), "gat": (*COMMON_KEYS, "jk", "heads", "output_heads", "v2"),
+    **{name: ("name", "hidden_channels", "num_layers", "dropout") for name in TEMPORAL_MODELS},
 }
 ACTIVATIONS = ("relu", "elu", "leaky_relu", "gelu", "tanh")
 # PyG normalisation layers that build from the channel count alone (others need extra arguments).
@@ -98,9 +101,11 @@ def validate_model(cfg: DictConfig) -> dict[str, object]:
         "hidden_channels": check_number("model.hidden_channels", cfg.hidden_channels, low=1, integer=True),
         "num_layers": check_number("model.num_layers", cfg.num_layers, low=1, integer=True),
         "dropout": check_number("model.dropout", cfg.dropout, low=0.0, high=1.0, high_open=True),
-        "norm": _optional_choice("model.norm", cfg.get("norm"), NORMS),
-        "act": check_choice("model.act", cfg.get("act", "relu"), ACTIVATIONS),
     }
+    if name in TEMPORAL_MODELS:
+        return args
+    args["norm"] = _optional_choice("model.norm", cfg.get("norm"), NORMS)
+    args["act"] = check_choice("model.act", cfg.get("act", "relu"), ACTIVATIONS)
     check_number("model.input_dropout", cfg.get("input_dropout", 0.0), low=0.0, high=1.0, high_open=True)
     if name == "mlp":
         return args
@@ -123,8 +128,11 @@ def validate_model(cfg: DictConfig) -> dict[str, object]:
 
 
 def build_model(cfg: DictConfig, in_channels: int, out_channels: int) -> nn.Module:
-    """Instantiate the model that `cfg.name` names with the sizes from the config."""
+    """Instantiate the (snapshot) model that `cfg.name` names with the sizes from the config."""
     args = validate_model(cfg)
+    if cfg.name in TEMPORAL_MODELS:
+        raise ConfigError("model.name", cfg.name, "a forecasting model over periods needs data with periods "
+                          "(data=synthetic_temporal); snapshot models: " + ", ".join(STATIC_MODELS))
     if cfg.name == "mlp":
         model: nn.Module = FeatureMLP(in_channels=in_channels, out_channels=out_channels, **args)
     else:
@@ -133,10 +141,18 @@ def build_model(cfg: DictConfig, in_channels: int, out_channels: int) -> nn.Modu
     return InputDropout(model, p) if p > 0 else model
 
 
+def build_forecaster(cfg: DictConfig, in_channels: int, out_channels: int) -> nn.Module:
+    """A model over periods, `forward(xs, graphs) -> [T, N, out]`: recurrent, or a snapshot model per period."""
+    args = validate_model(cfg)
+    if cfg.name in TEMPORAL_MODELS:
+        return RECURRENT_CLASSES[cfg.name](in_channels=in_channels, out_channels=out_channels, **args)
+    return SnapshotModel(build_model(cfg, in_channels, out_channels))
+
+
 def uses_edges(model: nn.Module) -> bool:
     """True when the model's output depends on the graph's ties."""
     inner = model.model if isinstance(model, InputDropout) else model
     return not isinstance(inner, FeatureMLP)
 
 
-__all__ = ["build_model", "FeatureMLP", "GAT", "InputDropout", "MODELS", "uses_edges", "validate_model"]
+__all__ = ["build_forecaster", "build_model", "FeatureMLP", "GAT", "InputDropout", "MODELS", "uses_edges", "validate_model"]

@@ -10,7 +10,9 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from gnnrisk.data.temporal import snapshot
 from gnnrisk.models import build_model
+from gnnrisk.train.forecast import Forecast, ForecastWindow, rolling_origin
 from gnnrisk.train.loop import FitResult, fit, predict_proba
 
 
@@ -51,6 +53,8 @@ class Mechanism:
     # What the reported epsilon covers: the released model (and its predictions), or for graph
     # perturbation the released graph and everything computed from it; None when not private.
     releases: str | None = "model"
+    # Whether it can train forecasters on data with periods (`release_periods` or its own `train_forecaster`).
+    temporal = False
 
     def __init__(self, cfg: DictConfig):
         self.cfg = cfg
@@ -62,11 +66,27 @@ class Mechanism:
         """Train a model on `data` and return it with the privacy it spent."""
         raise NotImplementedError
 
+    def release_periods(self, data: Data, seed: int, periods: int) -> tuple[list[Tensor], dict[str, Any]]:
+        """The graph of each of the first `periods` periods that forecasters may read, and the privacy spent."""
+        raise NotImplementedError
+
+    def train_forecaster(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, window: ForecastWindow,
+                         seed: int) -> Forecast:
+        """Rolling-origin forecasters trained on the released periods (data with periods)."""
+        edge_indices, privacy = self.release_periods(data, seed, window.periods_read)
+        return rolling_origin(data, edge_indices, model_cfg, train_cfg, window, seed, privacy)
+
 
 class NonPrivate(Mechanism):
     """Ordinary training: no formal privacy (epsilon is reported as null)."""
 
     releases = None
+    temporal = True
+
+    def release_periods(self, data: Data, seed: int, periods: int) -> tuple[list[Tensor], dict[str, Any]]:
+        """The true snapshots."""
+        return [snapshot(data, t) for t in range(periods)], {
+            "mechanism": "none", "privacy_unit": None, "epsilon": None, "delta": None}
 
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Fit the configured model on the original graph."""

@@ -26,11 +26,14 @@ from torch_geometric.data import Data
 
 from gnnrisk.data.rewire import with_edges
 from gnnrisk.errors import ConfigError, check_number
+from gnnrisk.data.temporal import snapshot
 from gnnrisk.models import GRAPH_MODELS, build_model
+from gnnrisk.models.recurrent import RECURRENT_GRAPH_MODELS
 from gnnrisk.privacy.base import Mechanism, TrainedModel
+from gnnrisk.privacy.continual import continual_release
 from gnnrisk.train.loop import fit
 
-SUPPORTED_MODELS = tuple(GRAPH_MODELS)
+SUPPORTED_MODELS = (*GRAPH_MODELS, *RECURRENT_GRAPH_MODELS)
 LAPGRAPH_COUNT_SHARE = 0.01  # share of epsilon LapGraph spends on the noisy edge count (as published)
 
 
@@ -297,6 +300,7 @@ class GraphPerturbation(Mechanism):
     privacy_unit = "edge"
     releases = "graph"
     salt_name = "graph_perturbation"
+    temporal = True
 
     def __init__(self, cfg: DictConfig):
         super().__init__(cfg)
@@ -324,6 +328,20 @@ class GraphPerturbation(Mechanism):
         released = with_edges(data, cells_to_edge_index(cells, n).to(data.edge_index.device))
         privacy = {"mechanism": self.name, "privacy_unit": self.privacy_unit, "epsilon": self.epsilon,
                    "delta": 0.0, **params, "perturbed_num_edges": int(cells.size)}
+        return released, privacy
+
+    def release_periods(self, data: Data, seed: int, periods: int) -> tuple[list[Tensor], dict]:
+        """Continual release: each period's snapshot perturbed with its own noise at the per-period epsilon."""
+        n = int(data.num_nodes)
+        released, counts = [], []
+        for t in range(periods):  # periods
+            rng = np.random.default_rng([seed, zlib.crc32(self.salt_name.encode()), t])
+            cells, params = self.perturb_cells(edge_cells(snapshot(data, t), n), n, rng)
+            released.append(cells_to_edge_index(cells, n).to(data.tie_index.device))
+            counts.append(int(cells.size))
+        privacy = {"mechanism": self.name, **continual_release(self.epsilon, periods), "delta": 0.0,
+                   **{k: v for k, v in params.items() if k not in ("noisy_edge_count",)},
+                   "perturbed_num_edges": counts[-1]}
         return released, privacy
 
     def check_model(self, model_cfg: DictConfig) -> None:

@@ -34,6 +34,7 @@ def _numbers(field: str, *values: str) -> list[tuple[list[str], str]]:
 
 
 SALIENCY = ["explain=saliency"]
+TEMPORAL = ["data=synthetic_temporal", "data.num_nodes=300", "data.num_communities=6", "data.periods=6"]
 FEEDBACK = ["audit=feedback", "audit.learner=logistic", "audit.rounds=2"]
 CASES: dict[str, list[tuple]] = {
     "root": [
@@ -200,6 +201,28 @@ CASES: dict[str, list[tuple]] = {
                        ("learner", "foo"), ("epochs", "0"))],
         (FEEDBACK + ["audit.mode=ipw", "audit.explore=0"], "audit.explore"),
     ],
+    "data.synthetic_temporal": [
+        *[(TEMPORAL + [f"data.{k}={v}"], f"data.{k}") for k, v in (
+            ("periods", "1"), ("periods", "0"), ("periods", "2.5"), ("dynamics.churn", "1.5"),
+            ("dynamics.churn", "-0.1"), ("dynamics.recovery", "2"), ("dynamics.recovery", "-1"),
+            ("dynamics.closure", "1.5"), ("dynamics.feature_drift", "-1"), ("dynamics.onset_rate", "0"),
+            ("dynamics.onset_rate", "1"), ("dynamics.memory", "nan"))],
+        (TEMPORAL + ["eval.horizons=[3]"], "eval.horizons"),   # 6 periods: at most 2 ahead
+        (TEMPORAL + ["eval.horizons=[0]"], "eval.horizons"),
+        (TEMPORAL + ["eval.horizons=[]"], "eval.horizons"),
+        (TEMPORAL + ["eval.origins=5"], "eval.origins"),
+        (TEMPORAL + ["eval.origins=0"], "eval.origins"),
+        (["model=gconv_gru"], "model.name"),                  # a forecaster on one snapshot
+        (["model=lstm"], "model.name"),
+        (["model=gconv_lstm", "privacy=edgerand"], "model.name"),
+        (TEMPORAL + ["privacy=gap_edp"], "privacy.name"),       # and the reverse: snapshot-only parts on periods
+        (TEMPORAL + ["privacy=progap_ndp"], "privacy.name"),
+        (TEMPORAL + ["model=lstm", "privacy=lapgraph"], "model.name"),
+        (TEMPORAL + ["explain=saliency"], "explain"),
+        (TEMPORAL + ["attack=mia"], "attack"),
+        (TEMPORAL + ["audit=fairness"], "audit"),
+        (TEMPORAL + ["train.batch_size=64"], "train.batch_size"),
+    ],
     "hydra": [
         (["data.foo=1"], "data.foo"),
         (["foo=1"], "foo"),
@@ -279,6 +302,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     (["explain=attention"], "explain.name"),
     (["attack=lsa", "attack.lsa.num_pairs=0"], "attack.lsa.num_pairs"),
     (["skip_finished=maybe"], "skip_finished"),
+    (["data=synthetic_temporal", "data.periods=4", "eval.horizons=[2]"], "eval.horizons"),
 ])
 def test_real_process_exit_2_one_line_no_outputs(overrides: list[str], field: str, tmp_path: Path) -> None:
     """A representative handful as real processes: exit 2, one stderr line, only config and error left."""

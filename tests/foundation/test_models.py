@@ -8,10 +8,10 @@ from omegaconf import OmegaConf
 
 from foundation_helpers import CONFIG_DIR
 from gnnrisk.errors import ConfigError
-from gnnrisk.models import MODELS, build_model, uses_edges
+from gnnrisk.models import STATIC_MODELS, build_model, uses_edges
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", STATIC_MODELS)
 def test_models_build_and_use_edges_as_promised(name):
     cfg = OmegaConf.load(f"{CONFIG_DIR}/model/{name}.yaml")
     model = build_model(cfg, 5, 2).eval()
