@@ -181,8 +181,12 @@ def prepare_run(cfg: DictConfig, workers: int = 1) -> PreparedRun:
     seed_everything(seed)
     device = resolve_device(cfg.device)
     data = build_dataset(cfg.data, seed)
-    log.info("data %s: %d nodes, %d directed edges, %d features", data.name, data.num_nodes,
-             data.num_edges, data.num_features)
+    if is_temporal(data):
+        log.info("data %s: %d nodes, %d periods, %d tie intervals, %d features", data.name, data.num_nodes,
+                 data.num_periods, data.tie_index.size(1), data.num_features)
+    else:
+        log.info("data %s: %d nodes, %d directed edges, %d features", data.name, data.num_nodes,
+                 data.num_edges, data.num_features)
     return PreparedRun(seed, threads, device, data, validate_run(cfg, data))
 
 

@@ -11,6 +11,7 @@ from torch_geometric.data import Data
 from gnnrisk.errors import check_choice
 
 AUDITS = ("fairness", "feedback")
+TEMPORAL_MEMBERS = ("feedback",)  # the audits that run on data with periods
 
 
 def run_stage(stage_cfg: DictConfig, data: Data, trained: Any, run_dir: Path, seed: int) -> dict[str, Any]:

@@ -84,9 +84,9 @@ def attention_units(data: Data, unit: str) -> tuple[Tensor, int]:
 
 def validate(cfg: DictConfig, data: Data) -> FeedbackSettings:
     """Check the audit=feedback config against the dataset; ConfigError names the field and what is allowed."""
-    if getattr(data, "name", None) != "synthetic" or getattr(data, "y_true", None) is None:
-        raise ConfigError("data.name", getattr(data, "name", None),
-                          "audit=feedback simulates on the synthetic population: use data=synthetic")
+    if getattr(data, "name", None) not in ("synthetic", "synthetic_temporal") or getattr(data, "y_true", None) is None:
+        raise ConfigError("data.name", getattr(data, "name", None), "audit=feedback simulates on the synthetic "
+                          "population: use data=synthetic or data=synthetic_temporal")
     mode = check_choice("audit.mode", cfg.mode, MODES)
     unit = check_choice("audit.unit", cfg.unit, UNITS)
     rounds = int(check_number("audit.rounds", cfg.rounds, low=1, integer=True))
@@ -103,6 +103,10 @@ def validate(cfg: DictConfig, data: Data) -> FeedbackSettings:
     learner = check_choice("audit.learner", cfg.learner, LEARNERS)
     if learner == "model" and cfg.get("model") is None:
         raise ConfigError("audit.model", None, "learner=model needs the model config (audit.model: ${model})")
+    if getattr(data, "num_periods", None) is not None and rounds > int(data.num_periods) - 2:
+        raise ConfigError("audit.rounds", rounds, f"expected at most {int(data.num_periods) - 2} deployment "
+                          f"periods with data.periods={int(data.num_periods)} (the first learner needs two "
+                          "recorded periods)")
     return FeedbackSettings(
         rounds=rounds, budget=budget, unit=unit, mode=mode,
         detection_attended=check_number("audit.detection_attended", cfg.detection_attended, low=0.0, high=1.0),
@@ -234,6 +238,10 @@ def simulate(cfg: DictConfig, s: FeedbackSettings, data: Data, seed: int) -> tup
 def run_feedback(cfg: DictConfig, data: Data, trained: TrainedModel, run_dir: Path, seed: int) -> dict[str, Any]:
     """Simulate the loop, save feedback.csv and feedback.png, and return the first/final-round figures."""
     settings = validate(cfg, data)
+    if getattr(data, "num_periods", None) is not None:
+        from gnnrisk.audit.feedback_time import run_feedback_periods
+
+        return run_feedback_periods(cfg, settings, data, run_dir, seed)
     table, refs = simulate(cfg, settings, data, seed)
     names = group_names(data)
     write_text_atomic(Path(run_dir) / TABLE_FILE, table.to_csv(index=False))

@@ -113,7 +113,7 @@ def fit_origin(model: nn.Module, xs: Tensor, graphs: list[PeriodGraph], y: Tenso
         scored = logits.detach()[:, val_nodes]
         val_loss = float(F.cross_entropy(scored.reshape(-1, scored.size(-1)), tv.reshape(-1), ignore_index=IGNORE))
         val_acc = float((scored.argmax(-1) == tv)[valid].float().mean())
-        history.append({"origin": origin, "epoch": epoch - deterministic, "train_loss": float(loss),
+        history.append({"origin": origin, "epoch": epoch - deterministic, "train_loss": float(loss.detach()),
                         "val_loss": val_loss, "val_acc": val_acc})
         score = val_loss if cfg.monitor == "val_loss" else -val_acc
         improved = score < best
