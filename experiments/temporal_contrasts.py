@@ -1,0 +1,138 @@
+"""Paired contrasts of the temporal study, seed by seed, from its run folders.
+
+Runs of one seed share the population, the split and the origins, so each contrast is a mean over
+seeds of per-seed differences with its 95% Student-t interval (`*` = excludes 0). Three tables:
+forecasters against the references (AUROC against the truth, horizons 1 and 2), the utility cost of
+continual-release privacy, and the feedback loop's minority attention share per period by mode.
+
+    python experiments/temporal_contrasts.py [outputs/temporal]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import gnnrisk.report as report
+from gnnrisk.report.aggregate import t_interval
+from gnnrisk.report.contrasts import paired_cell
+
+FORECASTERS = ("gconv_gru", "gconv_lstm", "lstm", "sage", "gcn", "mlp")
+CONTRASTS = (("gconv_gru", "lstm"), ("gconv_gru", "sage"), ("gconv_gru", "gcn"), ("gconv_gru", "mlp"),
+             ("gconv_lstm", "lstm"), ("gconv_lstm", "sage"), ("gconv_gru", "gconv_lstm"))
+METRICS = ("test_auroc_true", "h2_test_auroc_true", "test_auroc")
+PRIVATE = (("lapgraph", "gconv_gru", 1.0), ("lapgraph", "gconv_gru", 16.0), ("edgerand", "gconv_gru", 8.0),
+           ("dp_mlp", "lstm", 1.0), ("dp_mlp", "lstm", 4.0), ("dp_mlp", "lstm", 16.0))
+
+
+def select(runs: pd.DataFrame, privacy: str, model: str, epsilon: float | None = None,
+           audit: str = "none", mode: str | None = None) -> pd.DataFrame:
+    """Finished runs of one cell, one per seed, indexed by seed."""
+    rows = runs[(runs["status"] == "finished") & (runs["cfg.privacy.name"] == privacy)
+                & (runs["cfg.model.name"] == model) & (runs["cfg.audit.name"] == audit)]
+    if epsilon is not None:
+        rows = rows[np.isclose(pd.to_numeric(rows["cfg.privacy.epsilon"], errors="coerce"), epsilon)]
+    if mode is not None:
+        rows = rows[rows.get("cfg.audit.mode", pd.Series(index=rows.index, dtype=object)) == mode]
+    return rows.drop_duplicates("cfg.seed").set_index("cfg.seed")
+
+
+def mean_cell(values: pd.Series, digits: int = 3) -> str:
+    """`mean [lo, hi] (n)` over seeds."""
+    v = values.dropna()
+    if v.empty:
+        return "–"
+    if len(v) == 1:
+        return f"{v.iloc[0]:.{digits}f} (n=1)"
+    lo, hi = t_interval(v.mean(), v.std(ddof=1), len(v))
+    return f"{v.mean():.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}] (n={len(v)})"
+
+
+def markdown(table: pd.DataFrame, first: str) -> str:
+    """A Markdown table with the index as the first column."""
+    lines = [f"| {first} | " + " | ".join(table.columns) + " |", "|---" * (len(table.columns) + 1) + "|"]
+    lines += [f"| {i} | " + " | ".join(str(v) for v in row) + " |" for i, row in table.iterrows()]
+    return "\n".join(lines)
+
+
+def forecaster_tables(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Means per forecaster, and the paired contrasts, per metric."""
+    means = pd.DataFrame({m: {name: mean_cell(select(runs, "none", name)[m]) for name in FORECASTERS}
+                          for m in METRICS})
+    pairs = pd.DataFrame({m: {f"{a} − {b}": paired_cell(select(runs, "none", a)[m] - select(runs, "none", b)[m])
+                              for a, b in CONTRASTS} for m in METRICS})
+    return means, pairs
+
+
+def privacy_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each private cell: spent epsilons, its AUROC, and paired differences to the non-private model and the LSTM."""
+    out = {}
+    for mech, model, eps in PRIVATE:
+        rows = select(runs, mech, model, eps)
+        if rows.empty:
+            continue
+        event = rows["epsilon_event"].iloc[0] if "epsilon_event" in rows and rows["epsilon_event"].notna().any() else None
+        out[f"{mech} ({model}) ε={eps:g}"] = {
+            "privacy unit": rows["privacy_unit"].iloc[0],
+            "spent ε (whole horizon)": f"{rows['epsilon'].max():.3g}",
+            "ε per tie per period": "–" if event is None else f"{event:.3g}",
+            "test_auroc_true": mean_cell(rows["test_auroc_true"]),
+            f"− non-private {model}": paired_cell(rows["test_auroc_true"] - select(runs, "none", model)["test_auroc_true"]),
+            "− non-private lstm": paired_cell(rows["test_auroc_true"] - select(runs, "none", "lstm")["test_auroc_true"]),
+        }
+    return pd.DataFrame(out).T
+
+
+def feedback_tables(runs: pd.DataFrame, sweep: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Minority attention share per period and mode (mean over seeds), and the paired mode contrasts."""
+    per_period, summary = {}, {}
+    for mode in ("none", "ipw", "random"):
+        rows = select(runs, "none", "mlp", audit="feedback", mode=mode)
+        if rows.empty:
+            continue
+        tables = [pd.read_csv(sweep / run / "feedback.csv").set_index("period") for run in rows["run"]]
+        share = pd.concat([t["attention_share_minority"] for t in tables], axis=1)
+        per_period[mode] = share.apply(lambda r: mean_cell(r, 3).split(" (")[0], axis=1)
+        summary[mode] = {"minority attention share, mean over periods": mean_cell(rows["feedback_attention_share_minority_mean"]),
+                         "final period": mean_cell(rows["feedback_attention_share_minority_final"]),
+                         "minority share of true positives": mean_cell(rows["feedback_true_share_minority"]),
+                         "minority share of the population": mean_cell(rows["feedback_population_share_minority"])}
+    key = "feedback_attention_share_minority_mean"
+    pairs = {}
+    for a, b in (("none", "random"), ("ipw", "random"), ("none", "ipw")):
+        ra, rb = select(runs, "none", "mlp", audit="feedback", mode=a), select(runs, "none", "mlp", audit="feedback", mode=b)
+        if not ra.empty and not rb.empty:
+            pairs[f"{a} − {b}"] = {"mean minority attention share": paired_cell(ra[key] - rb[key])}
+    table = pd.DataFrame(per_period)
+    table.index = [f"period {p}" for p in table.index]
+    return table, pd.concat([pd.DataFrame(summary).T, pd.DataFrame(pairs).T])
+
+
+def main() -> None:
+    """Print the tables as Markdown."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep", nargs="?", default="outputs/temporal")
+    args = parser.parse_args()
+    runs = report.load(args.sweep)
+    means, pairs = forecaster_tables(runs)
+    print("Forecasters, mean over seeds [95% t-interval]:\n")
+    print(markdown(means, "model"))
+    print("\nPaired differences over seeds (* = interval excludes 0):\n")
+    print(markdown(pairs, "contrast"))
+    priv = privacy_table(runs)
+    if not priv.empty:
+        print("\nContinual-release privacy, test_auroc_true:\n")
+        print(markdown(priv, "mechanism"))
+    per_period, summary = feedback_tables(runs, Path(args.sweep))
+    if not per_period.empty:
+        print("\nFeedback loop: minority attention share per deployment period, mean over seeds [95% t-interval]:\n")
+        print(markdown(per_period, "period"))
+        print("\nFeedback loop summary and paired mode contrasts:\n")
+        print(markdown(summary.fillna(""), "mode"))
+
+
+if __name__ == "__main__":
+    main()
