@@ -99,3 +99,53 @@ def test_edges_among_is_symmetric_restriction():
     ei = _ring(10)
     adj = edges_among(ei, torch.tensor([0, 1, 2, 5]), 10)
     assert adj[0, 1] and adj[1, 0] and adj[0, 2] and not adj[0, 3] and (adj == adj.T).all()
+
+
+def test_node_uniform_pairs_follow_the_published_balanced_sample():
+    """LinkTeller/LPGNet `balanced`: edges by a uniform node with a tie then a uniform neighbour, non-edges
+    uniform, both with replacement, all inside the pool; a star's leaves then carry most of the edge draws."""
+    from gnnrisk.attack.linkteller import node_uniform_pairs
+    n = 60
+    star = torch.stack([torch.zeros(20, dtype=torch.long), torch.arange(1, 21)])   # hub 0, leaves 1..20
+    path = torch.stack([torch.arange(30, 59), torch.arange(31, 60)])                # 30-31-...-59
+    und = torch.cat([star, path], dim=1)
+    ei = torch.cat([und, und.flip(0)], dim=1)
+    pool = torch.ones(n, dtype=torch.bool)
+    pool[45:] = False                                                               # cuts the path at 44-45
+    pairs, labels = node_uniform_pairs(ei, pool, 4000, torch.Generator().manual_seed(0))
+    assert pairs.shape == (2, 8000) and labels.sum() == 4000 and not labels[4000:].any()
+    keys, edge_keys = pair_keys(pairs[0], pairs[1], n), pair_keys(ei[0], ei[1], n)
+    assert torch.isin(keys[labels], edge_keys).all() and not torch.isin(keys[~labels], edge_keys).any()
+    assert pool[pairs].all() and (pairs[0] != pairs[1]).all()
+    # sources: the 36 pool nodes with a tie in the pool (0..20, 30..44), uniformly: the hub is 1 of them
+    hub_source = (pairs[0, :4000] == 0).float().mean().item()
+    assert abs(hub_source - 1 / 36) < 0.015
+    # with replacement: 4000 draws of 34 distinct edges repeat edges
+    assert keys[labels].unique().numel() == 20 + 14
+    again, _ = node_uniform_pairs(ei, pool, 4000, torch.Generator().manual_seed(0))
+    assert torch.equal(pairs, again)
+
+
+def test_balanced_linkteller_scores_directed_influence():
+    """pairs=balanced on a GCN: 300 edges and 300 non-edges, the edges scored above the (mostly distant) non-edges."""
+    from omegaconf import OmegaConf
+    from gnnrisk.attack.context import AttackContext
+    from gnnrisk.attack.linkteller import run
+    from gnnrisk.privacy import TrainedModel
+    from torch_geometric.data import Data
+    torch.manual_seed(0)
+    n = 200
+    ei = _ring(n)
+    data = Data(x=torch.randn(n, 5), edge_index=ei, num_nodes=n)
+    data.ind_train_mask = torch.arange(n) < 100
+    data.ind_test_mask = ~data.ind_train_mask
+    model = GCN(5, 8, num_layers=2, out_channels=2).eval()
+    trained = TrainedModel(model=model, graph=data, fit=None, privacy={})
+    cfg = OmegaConf.create({"linkteller": {"setting": "transductive", "pairs": "balanced", "num_pairs": 300,
+                                           "num_nodes": 50, "delta": 0.01, "chunk": 16}})
+    out = run(AttackContext(data=data, trained=trained, cfg=cfg, seed=0))
+    assert out["attack_linkteller_pair_sampling"] == "balanced" and out["attack_linkteller_pairs"] == 600
+    assert out["attack_linkteller_true_edges"] == 300 and out["attack_linkteller_auroc"] > 0.95
+    with pytest.raises(Exception, match="attack.linkteller.pairs"):
+        run(AttackContext(data=data, trained=trained, seed=0,
+                          cfg=OmegaConf.create({"linkteller": {**cfg.linkteller, "pairs": "some"}})))
