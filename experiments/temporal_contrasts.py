@@ -5,7 +5,7 @@ seeds of per-seed differences with its 95% Student-t interval (`*` = excludes 0)
 forecasters against the references (AUROC against the truth, horizons 1 and 2), the utility cost of
 continual-release privacy, and the feedback loop's minority attention share per period by mode.
 
-    python experiments/temporal_contrasts.py [outputs/temporal]
+    python experiments/temporal_contrasts.py [outputs/temporal] [--figures experiments/temporal_figures]
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def privacy_table(runs: pd.DataFrame) -> pd.DataFrame:
             "spent ε (whole horizon)": f"{rows['epsilon'].max():.3g}",
             "ε per tie per period": "–" if event is None else f"{event:.3g}",
             "test_auroc_true": mean_cell(rows["test_auroc_true"]),
-            f"− non-private {model}": paired_cell(rows["test_auroc_true"] - select(runs, "none", model)["test_auroc_true"]),
+            "− non-private, same model": paired_cell(rows["test_auroc_true"]
+                                                     - select(runs, "none", model)["test_auroc_true"]),
             "− non-private lstm": paired_cell(rows["test_auroc_true"] - select(runs, "none", "lstm")["test_auroc_true"]),
         }
     return pd.DataFrame(out).T
@@ -111,12 +112,65 @@ def feedback_tables(runs: pd.DataFrame, sweep: Path) -> tuple[pd.DataFrame, pd.D
     return table, pd.concat([pd.DataFrame(summary).T, pd.DataFrame(pairs).T])
 
 
+def per_period_figures(runs: pd.DataFrame, sweep: Path, folder: Path) -> list[Path]:
+    """Metric vs period: forecast AUROC (truth) per target period and model; minority attention share per mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, name in enumerate(FORECASTERS):
+        rows = select(runs, "none", name)
+        tables = [pd.read_csv(sweep / run / "forecast.csv") for run in rows["run"]]
+        if not tables:
+            continue
+        both = pd.concat(tables)
+        for h, style in ((1, "-"), (2, ":")):
+            cell = both[both.horizon == h].groupby("target_period")["test_auroc_true"]
+            ax.errorbar(cell.mean().index + 0.05 * (i - 2.5), cell.mean(),
+                        yerr=[m - t_interval(m, sd, k)[0] for m, sd, k in zip(cell.mean(), cell.std(), cell.count())],
+                        ls=style, marker="o", ms=3, capsize=2, color=f"C{i}", label=f"{name}, {h} ahead")
+    ax.set(title="Forecast AUROC against the truth by target period\n(3 seeds, 95% t-intervals)",
+           xlabel="target period", ylabel="test AUROC (true outcome)")
+    ax.legend(fontsize=7, ncol=2, bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    paths = [folder / "forecast_auroc_by_period.png"]
+    fig.savefig(paths[0], dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, mode in enumerate(("none", "ipw", "random")):
+        rows = select(runs, "none", "mlp", audit="feedback", mode=mode)
+        tables = [pd.read_csv(sweep / run / "feedback.csv").set_index("period") for run in rows["run"]]
+        if not tables:
+            continue
+        share = pd.concat([t["attention_share_minority"] for t in tables], axis=1)
+        mean, sd, k = share.mean(axis=1), share.std(axis=1), share.count(axis=1)
+        ax.errorbar(mean.index + 0.08 * (i - 1), mean, yerr=[m - t_interval(m, s_, n)[0] for m, s_, n in zip(mean, sd, k)],
+                    marker="o", capsize=3, color=f"C{i}", label=f"mode={mode}")
+    ref = float(runs.loc[runs["cfg.audit.name"] == "feedback", "feedback_true_share_minority"].mean())
+    ax.axhline(ref, ls="--", color="grey", lw=1, label="minority share of true positives")
+    ax.set(title="Minority attention share per period\n(5 seeds, 95% t-intervals)",
+           xlabel="period", ylabel="share of attended nodes in the minority", ylim=(0, 0.7))
+    ax.legend(fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    paths.append(folder / "feedback_minority_attention_by_period.png")
+    fig.savefig(paths[1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
 def main() -> None:
     """Print the tables as Markdown."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep", nargs="?", default="outputs/temporal")
+    parser.add_argument("--figures", default=None, help="folder for the metric-vs-period figures")
     args = parser.parse_args()
     runs = report.load(args.sweep)
+    if args.figures:
+        for path in per_period_figures(runs, Path(args.sweep), Path(args.figures)):
+            print(f"figure: {path}")
     means, pairs = forecaster_tables(runs)
     print("Forecasters, mean over seeds [95% t-interval]:\n")
     print(markdown(means, "model"))
