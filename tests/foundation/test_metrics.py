@@ -62,3 +62,18 @@ def test_flagging_budget_threshold():
     assert decision_threshold(scores, None) == 0.5
     t = decision_threshold(scores, 0.2)
     assert (scores >= t).float().mean().item() == pytest.approx(0.2, abs=0.011)
+
+
+def test_result_files_follow_the_umask(tmp_path):
+    """Atomic writes are readable by others as any file the user writes (mkstemp alone gives 0600)."""
+    import os
+    import stat
+
+    from gnnrisk.utils.files import write_json_atomic
+
+    old = os.umask(0o022)
+    try:
+        path = write_json_atomic(tmp_path / "metrics.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
