@@ -3,7 +3,8 @@
 `run_stage` is the pipeline's entry point: it explains a sample of nodes of the trained model with
 the PyG algorithm that `explain.name` names, each on its K-hop subgraph, scores the edge masks
 (AUROC and precision@k against `causal_edge_mask`, fidelity in both forms, characterization,
-sparsity) and writes `explanations.npz` and `explanation.png` into the run folder.
+sparsity) and writes `explanations.npz` and `explanation.png` into the run folder. On data with periods
+(`TEMPORAL_MEMBERS`) it explains the forecast by (tie, period) pairs instead: gnnrisk.explain.temporal.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from omegaconf import DictConfig
 from torch_geometric.data import Data
 
+from gnnrisk.data.temporal import is_temporal
 from gnnrisk.errors import ConfigError, check_choice, check_number
 from gnnrisk.explain.algorithms import (ALGORITHMS, build_explainer, check_architecture,
                                        message_passing_layers)
@@ -26,9 +28,13 @@ from gnnrisk.explain.evaluation import GROUND_TRUTHS, causal_flags, summarise
 from gnnrisk.explain.nodes import select_nodes, validate_node_spec
 from gnnrisk.explain.outputs import save_explanations
 from gnnrisk.explain.plot import draw_explanation
+from gnnrisk.explain.temporal import TEMPORAL_ALGORITHMS, run_temporal, validate_temporal
 from gnnrisk.privacy.base import TrainedModel
 
 log = logging.getLogger(__name__)
+
+# Members that run on data with periods (gnnrisk.explain.temporal): which (tie, period) pairs drove a forecast.
+TEMPORAL_MEMBERS = TEMPORAL_ALGORITHMS  # ("saliency", "integrated_gradients", "gnnexplainer", "random")
 
 
 def validate(cfg: DictConfig) -> None:
@@ -52,6 +58,9 @@ def validate(cfg: DictConfig) -> None:
 
 def validate_stage(stage_cfg: DictConfig, data: Data, model_name: str) -> None:
     """Reject a bad `explain` config before any training, including an explainer the model cannot carry."""
+    if is_temporal(data):
+        validate_temporal(stage_cfg, data, model_name)
+        return
     validate(stage_cfg)
     validate_node_spec(stage_cfg, data.num_nodes, int(data.y.max()) + 1)
     check_architecture(model_name, stage_cfg.name)
@@ -71,7 +80,13 @@ def edge_table(explained: list[NodeExplanation]) -> pd.DataFrame:
 
 
 def run_stage(stage_cfg: DictConfig, data: Data, trained: TrainedModel, run_dir: Path, seed: int) -> dict[str, Any]:
-    """Explain the configured nodes of `trained` and return the explain_* metrics; write npz + png."""
+    """Explain the configured nodes of `trained` and return the explain_* metrics; write npz + png.
+
+    On data with periods `trained` is the run's Forecast and gnnrisk.explain.temporal explains its last
+    origin's forecast by (tie, period) pairs, writing explanations.csv instead.
+    """
+    if is_temporal(data):
+        return run_temporal(stage_cfg, data, trained, run_dir, seed)
     validate(stage_cfg)
     name = stage_cfg.name
     model, graph = trained.explainable()
