@@ -218,7 +218,8 @@ CASES: dict[str, list[tuple]] = {
         (TEMPORAL + ["privacy=gap_edp"], "privacy.name"),       # and the reverse: snapshot-only parts on periods
         (TEMPORAL + ["privacy=progap_ndp"], "privacy.name"),
         (TEMPORAL + ["model=lstm", "privacy=lapgraph"], "model.name"),
-        (TEMPORAL + ["explain=saliency"], "explain"),
+        (TEMPORAL + ["model=gconv_gru", "explain=pgexplainer"], "explain"),   # no member for periods
+        (TEMPORAL + ["explain=saliency"], "explain.name"),  # a temporal explainer on a snapshot model
         (TEMPORAL + ["attack=mia"], "attack"),
         (TEMPORAL + ["audit=fairness"], "audit"),
         (TEMPORAL + ["train.batch_size=64"], "train.batch_size"),
