@@ -72,9 +72,9 @@ class InputDropout(nn.Module):
         super().__init__()
         self.model, self.dropout = model, nn.Dropout(p)
 
-    def forward(self, x: Tensor, edge_index: Tensor | None = None) -> Tensor:
-        """`model` on the features with dropout (in training mode)."""
-        return self.model(self.dropout(x), edge_index)
+    def forward(self, x: Tensor, edge_index: Tensor | None = None, **kwargs) -> Tensor:
+        """`model` on the features with dropout (in training mode); other arguments (edge weights) pass through."""
+        return self.model(self.dropout(x), edge_index, **kwargs)
 
     def reset_parameters(self) -> None:
         """Re-initialise the wrapped model."""

@@ -65,3 +65,14 @@ def test_unit_edge_weights_equal_the_plain_graph(name):
     assert torch.allclose(m(xs, gs), out, atol=1e-5)
     out[-1, 0].sum().backward()
     assert weighted[-1].edge_weight.grad.abs().sum() > 0
+
+
+def test_input_dropout_passes_edge_weights_through():
+    """A snapshot GCN with input dropout takes per-period edge weights like one without."""
+    torch.manual_seed(0)
+    cfg = OmegaConf.create({"name": "gcn", "hidden_channels": 8, "num_layers": 2, "dropout": 0.0,
+                            "input_dropout": 0.5, "norm": None, "act": "relu"})
+    m = build_forecaster(cfg, F, 4).eval()
+    xs, gs = torch.randn(T, N, F), graphs(3)
+    weighted = [PeriodGraph(g.edge_index, N, torch.ones(g.edge_index.size(1))) for g in gs]
+    assert torch.allclose(m(xs, gs), m(xs, weighted), atol=1e-5)
