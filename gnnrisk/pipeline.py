@@ -203,21 +203,19 @@ FORECAST_FILE = "forecast.csv"
 UTILITY_PREFIXES = ("train_", "val_", "test_")
 
 
-def pooled_view(forecast: Forecast, data: Data, horizon: int) -> tuple[torch.Tensor, Data]:
-    """The forecasts of one horizon over all origins, stacked as one node table that `evaluate` scores.
+def forecast_targets(data: Data, origins: list[int], horizon: int) -> Data:
+    """The node table that `evaluate` scores for forecasts made at `origins` for origin + horizon.
 
-    Row (origin, node) carries the probability forecast at the origin for period origin + horizon and
-    that period's record and truth; masks and groups are the node's.
+    Row (origin, node) carries that target period's record and truth, and the node's masks and group.
     """
-    origins = forecast.window.origins
-    pooled = Data(num_nodes=len(origins) * int(data.num_nodes))
-    pooled.y = torch.cat([data.y[:, t + horizon] for t in origins])
+    table = Data(num_nodes=len(origins) * int(data.num_nodes))
+    table.y = torch.cat([data.y[:, t + horizon] for t in origins])
     if getattr(data, "y_true", None) is not None:
-        pooled.y_true = torch.cat([data.y_true[:, t + horizon] for t in origins])
+        table.y_true = torch.cat([data.y_true[:, t + horizon] for t in origins])
     for key in ("train_mask", "val_mask", "test_mask", "group"):
-        pooled[key] = getattr(data, key).repeat(len(origins))
-    pooled.group_names = getattr(data, "group_names", None)
-    return torch.cat([forecast.probs[(t, horizon)] for t in origins]), pooled
+        table[key] = getattr(data, key).repeat(len(origins))
+    table.group_names = getattr(data, "group_names", None)
+    return table
 
 
 def evaluate_forecast(forecast: Forecast, data: Data, selection_rate: float | None) -> tuple[dict[str, Any], str]:
@@ -226,29 +224,18 @@ def evaluate_forecast(forecast: Forecast, data: Data, selection_rate: float | No
     out: dict[str, Any] = {"horizons": forecast.window.horizons, "forecast_origins": forecast.window.origins}
     rows = []
     for k, h in enumerate(forecast.window.horizons):
-        prob, pooled = pooled_view(forecast, data, h)
-        scores = evaluate(prob, pooled, selection_rate)
+        prob = torch.cat([forecast.probs[(t, h)] for t in forecast.window.origins])
+        scores = evaluate(prob, forecast_targets(data, forecast.window.origins, h), selection_rate)
         if k == 0:
             out.update(scores)
         out.update({f"h{h}_{key}": v for key, v in scores.items() if key.startswith(UTILITY_PREFIXES)})
         for t in forecast.window.origins:
-            one = evaluate(forecast.probs[(t, h)], pooled_view_one(data, t, h), selection_rate)
+            one = evaluate(forecast.probs[(t, h)], forecast_targets(data, [t], h), selection_rate)
             rows.append({"origin": t, "horizon": h, "target_period": t + h,
                          **{key: v for key, v in one.items() if key.startswith(UTILITY_PREFIXES)}})
     import pandas as pd
 
     return out, pd.DataFrame(rows).to_csv(index=False)
-
-
-def pooled_view_one(data: Data, origin: int, horizon: int) -> Data:
-    """The node table of one origin's forecasts for period origin + horizon."""
-    one = Data(num_nodes=int(data.num_nodes), y=data.y[:, origin + horizon])
-    if getattr(data, "y_true", None) is not None:
-        one.y_true = data.y_true[:, origin + horizon]
-    for key in ("train_mask", "val_mask", "test_mask", "group"):
-        one[key] = getattr(data, key)
-    one.group_names = getattr(data, "group_names", None)
-    return one
 
 
 def run_forecast(cfg: DictConfig, run: PreparedRun, run_dir: Path) -> ExperimentResult:

@@ -32,8 +32,8 @@ from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
 from gnnrisk.audit.fairness import group_names
-from gnnrisk.audit.feedback import (LOGISTIC, PLOT_FILE, TABLE_FILE, FeedbackSettings, attention_units,
-                                    propensities, systematic_sample)
+from gnnrisk.audit.feedback import (LOGISTIC, PLOT_FILE, TABLE_FILE, FeedbackSettings, _group_mean,
+                                    attention_units, propensities, systematic_sample)
 from gnnrisk.audit.feedback_plot import plot_feedback
 from gnnrisk.data.temporal import snapshot
 from gnnrisk.models import build_forecaster
@@ -80,12 +80,6 @@ def fit_and_forecast(cfg: DictConfig, s: FeedbackSettings, data: Data, record: T
     model.eval()
     with torch.no_grad():
         return model(xs, graphs[:period])[-1].softmax(-1)[:, 1].double()
-
-
-def _group_mean(values: Tensor, group: Tensor, k: int) -> np.ndarray:
-    """Mean of `values` within each of the `k` groups."""
-    g = group.numpy()
-    return np.bincount(g, weights=values.double().numpy(), minlength=k) / np.bincount(g, minlength=k)
 
 
 def simulate_periods(cfg: DictConfig, s: FeedbackSettings, data: Data, seed: int
