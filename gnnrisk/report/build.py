@@ -76,7 +76,8 @@ def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None, metric
     `None` for `metrics`, `x`, `pareto_x`, `pareto_y` means "the default, where the data allows it";
     a name given explicitly that the runs do not have is a problem (the rest is still produced).
     `into`: a Markdown write-up whose marked regions get summary.md and paired.md (a problem if it cannot).
-    `html`: also write index.html, every table and plot on one self-contained page (`digits` decimals).
+    `html`: also write index.html, every table and plot on one self-contained page.
+    `digits`: the decimals of every written table (Markdown, LaTeX, HTML) and so of `into`'s regions.
     """
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
@@ -101,7 +102,7 @@ def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None, metric
         else:
             report.problems.append("no run finished: no summary, no plots (see failed.csv)")
         out_dir.mkdir(parents=True, exist_ok=True)
-        report.written += write_tables(runs, report.summary, out_dir)
+        report.written += write_tables(runs, report.summary, out_dir, digits)
         if report.summary is not None:
             report.written += _plots(report, chosen, x, pareto_x, pareto_y, pareto_sense, out_dir)
         if into is not None:

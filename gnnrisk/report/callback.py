@@ -9,7 +9,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from rich.console import Console
 
-from gnnrisk.errors import GnnriskError
+from gnnrisk.errors import GnnriskError, check_number
 from gnnrisk.report.build import make_report
 from gnnrisk.report.cli import parse_sense, print_report
 
@@ -19,22 +19,25 @@ log = logging.getLogger(__name__)
 class ReportOnMultirunEnd(Callback):
     """At the end of a multirun: tables and plots of every run in `hydra.sweep.dir`, tables printed.
 
-    `into`: a Markdown write-up whose marked regions are rewritten with summary.md and paired.md (`--into`).
+    `into`: a Markdown write-up whose marked regions are rewritten with summary.md and paired.md (`--into`);
+    `html`: also the one-page index.html (`--html`); `digits`: the tables' decimals (`--digits`).
     """
 
     def __init__(self, metrics: Sequence[str] | None = None, x: str | None = None, pareto_x: str | None = None,
                  pareto_y: str | None = None, pareto_sense: str = "auto,auto", out: str | None = None,
-                 into: str | None = None):
+                 into: str | None = None, html: bool = False, digits: int = 3):
         self.metrics = list(metrics) if metrics is not None else None
         self.x, self.pareto_x, self.pareto_y, self.out, self.into = x, pareto_x, pareto_y, out, into
         self.pareto_sense = parse_sense(pareto_sense)
+        self.html = bool(html)
+        self.digits = int(check_number("hydra.callbacks.report.digits", digits, low=0, high=10, integer=True))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Write the report into SWEEP_DIR/report (or `out`), its tables into `into` if given, and print them."""
         try:
             report = make_report(config.hydra.sweep.dir, self.out, self.metrics, self.x, self.pareto_x,
-                                 self.pareto_y, self.pareto_sense, self.into)
+                                 self.pareto_y, self.pareto_sense, self.into, html=self.html, digits=self.digits)
         except GnnriskError as err:
             log.error("report: %s", err)
             return
-        print_report(report, Console(width=160), Console(stderr=True, width=160))
+        print_report(report, Console(width=160), Console(stderr=True, width=160), self.digits)

@@ -113,3 +113,24 @@ def test_pipeline_run_with_privacy(tmp_path: Path, privacy: str) -> None:
         assert key in metrics
     assert metrics["detection_rate_minority"] > metrics["detection_rate_majority"]  # 0.9 vs 0.5 by default
     assert (tmp_path / "reliability.png").exists()
+
+
+def test_reliability_bin_counts_match_calibration_curve() -> None:
+    """The counts under the diagram are the nodes behind each of calibration_curve's points (edges included)."""
+    import numpy as np
+    from sklearn.calibration import calibration_curve
+
+    from gnnrisk.audit.reliability_plot import bin_counts
+
+    rng = np.random.default_rng(0)
+    p = np.concatenate([rng.random(997), [0.0, 0.2, 1.0]])  # bin edges land where sklearn puts them
+    y = (rng.random(p.size) < p).astype(int)
+    counts = bin_counts(p, 5)
+    assert counts.sum() == p.size
+    frac, mean_pred = calibration_curve(y, p, n_bins=5, strategy="uniform")
+    edges = np.linspace(0, 1, 6)
+    index = np.clip(np.digitize(p, edges[1:-1], right=True), 0, 4)
+    for b in range(5):  # each bin's mean prediction and positive share from the counted members
+        members = index == b
+        assert members.sum() == counts[b]
+        assert mean_pred[b] == pytest.approx(p[members].mean()) and frac[b] == pytest.approx(y[members].mean())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,28 @@ def test_callback_into(tmp_path: Path, capsys):
     out = capsys.readouterr().out
     assert "mean ± std (ddof=1) over seeds" in out and "paired difference to the non-private run" in out
     assert ReportOnMultirunEnd().into is None
+
+
+def test_digits_reach_the_written_tables(tmp_path: Path):
+    """`--digits 1`: summary.md, summary.tex and paired.md carry one decimal, and so does the write-up."""
+    sweep, doc = _sweep(tmp_path), tmp_path / "results.md"
+    _writeup(doc)
+    assert main([str(sweep), "--metrics", "test_auroc", "--digits", "1", "--into", str(doc)]) == 0
+    for name in ("summary.md", "summary.tex", "paired.md"):
+        text = (sweep / "report" / name).read_text()
+        numbers = re.findall(r"\d+\.\d+", text)
+        assert numbers and all(len(n.split(".")[1]) == 1 for n in numbers), (name, numbers)
+    assert (sweep / "report" / "summary.md").read_text() in doc.read_text()
+
+
+def test_callback_html_and_digits(tmp_path: Path):
+    """ReportOnMultirunEnd(html=True, digits=2) writes index.html; digits outside 0..10 is refused by name."""
+    from gnnrisk.errors import ConfigError
+
+    sweep = _sweep(tmp_path)
+    ReportOnMultirunEnd(metrics=["test_auroc"], html=True, digits=2).on_multirun_end(
+        OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    assert (sweep / "report" / "index.html").exists()
+    assert "±" in (sweep / "report" / "summary.md").read_text()
+    with pytest.raises(ConfigError, match="hydra.callbacks.report.digits"):
+        ReportOnMultirunEnd(digits=11)
