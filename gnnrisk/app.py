@@ -64,6 +64,15 @@ def finished_earlier(run_dir: Path) -> bool:
     return False
 
 
+def track_finished(cfg: DictConfig, run_dir: Path) -> None:
+    """A run skipped because it finished earlier still reaches the tracking store (a later `logger=...` backfills)."""
+    from gnnrisk.logger import logger_name, track_job, validate_logger
+
+    if logger_name(cfg.get("logger")) != "none":
+        validate_logger(cfg.logger)
+        track_job(cfg, run_dir)  # idempotent: a run tracked before is replaced, not duplicated
+
+
 def execute_job(cfg: DictConfig) -> ExperimentResult | None:
     """One job in its Hydra output folder, shared by `gnnrisk-run` and `gnnrisk.run`/`gnnrisk.sweep`.
 
@@ -74,19 +83,24 @@ def execute_job(cfg: DictConfig) -> ExperimentResult | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     skip_finished = skip_finished_of(cfg)
     if multirun and skip_finished and finished_earlier(run_dir):
+        track_finished(cfg, run_dir)
         return None
     from gnnrisk.pipeline import execute_experiment
     from gnnrisk.utils.runtime import concurrent_workers
 
     try:
         workers = concurrent_workers(HydraConfig.get().launcher) if multirun else 1
-        return execute_experiment(cfg, run_dir, workers)
+        result = execute_experiment(cfg, run_dir, workers)
     except GnnriskError as err:
         write_error(run_dir, err)
         raise
     except Exception as err:  # a bug, not a user error: keep the traceback
         write_error(run_dir, err, traceback.format_exc())
         raise
+    from gnnrisk.logger import track_job
+
+    track_job(cfg, run_dir)  # `logger=...`: after metrics.json; a tracking failure is one line, the run stays finished
+    return result
 
 
 def _run_job(cfg: DictConfig) -> dict[str, Any] | None:

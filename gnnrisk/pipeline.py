@@ -18,6 +18,7 @@ from gnnrisk.audit.group_metrics import group_fairness
 from gnnrisk.data import build_dataset
 from gnnrisk.data.temporal import is_temporal
 from gnnrisk.errors import ConfigError, check_number
+from gnnrisk.logger import validate_logger
 from gnnrisk.models import STATIC_MODELS, validate_model
 from gnnrisk.models.recurrent import TEMPORAL_MODELS
 from gnnrisk.privacy import MECHANISMS, Mechanism, TrainedModel, build_mechanism
@@ -25,6 +26,7 @@ from gnnrisk.results import STAGING_DIR, write_metrics, write_run_start, write_t
 from gnnrisk.train.forecast import Forecast, validate_window
 from gnnrisk.train.loop import validate_train_cfg
 from gnnrisk.train.metrics import classification_metrics
+from gnnrisk.tuning import check_objective
 from gnnrisk.utils.files import write_text_atomic
 from gnnrisk.utils.runtime import apply_threads, resolve_device, seed_everything
 
@@ -53,6 +55,7 @@ def validate_run(cfg: DictConfig, data: Data) -> Mechanism:
     Mechanism, model and train settings, then each enabled stage's
     `validate_stage(stage_cfg, data, model_name)`.
     """
+    validate_logger(cfg.get("logger"))  # logger name, its packages, a writable logger.dir
     mechanism = build_mechanism(cfg.privacy)
     keep_diagnostics(cfg.privacy)
     validate_model(cfg.model)
@@ -62,6 +65,7 @@ def validate_run(cfg: DictConfig, data: Data) -> Mechanism:
     sampled_layers = None if cfg.model.name in ("mlp", *TEMPORAL_MODELS) else int(cfg.model.num_layers)
     validate_train_cfg(cfg.train, sampled_layers)
     check_selection_rate(cfg.get("eval", {}).get("selection_rate"))
+    check_objective(cfg.get("eval", {}).get("objective"), getattr(data, "y_true", None) is not None)
     if temporal:
         validate_window(cfg.get("eval", {}), int(data.num_periods))
     for stage_cfg, module in enabled_stages(cfg):

@@ -16,6 +16,7 @@ from gnnrisk.report.labels import label, true_counterpart
 from gnnrisk.report.plots import column_of, plot_keys, plot_metric_by_keys, plot_metric_vs_x, plot_pareto
 from gnnrisk.report.tables import key_columns, summary_metrics, write_tables
 from gnnrisk.report.writeup import write_into
+from gnnrisk.tuning import selection_notes
 
 DEFAULT_METRICS = ("test_acc", "test_auroc", "test_auroc_true")
 EPSILON = "epsilon"
@@ -108,6 +109,7 @@ def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None, metric
         if into is not None:
             report.written += _write_into(report, Path(into))
     report.notes += [str(w.message) for w in caught if issubclass(w.category, ReportWarning)]
+    report.notes += selection_notes(sweep_dir)  # a tuning study over private trials: its selection's cost
     if html:
         from gnnrisk.report.html import write_html  # only when asked: the page needs no plotting imports
         report.written.append(write_html(report, out_dir, sweep_dir, digits))

@@ -315,3 +315,67 @@ def test_real_process_exit_2_one_line_no_outputs(overrides: list[str], field: st
     assert "Traceback" not in proc.stdout + proc.stderr
     left = {p.name for p in run_dir.iterdir()} if run_dir.exists() else set()
     assert left <= {".hydra", "config.yaml", "env.json", "error.json", "app.log"}, left
+
+
+# --- experiment tracking (`logger=...`): refused before any training ----------------------------------
+
+LOGGER_CASES = [
+    (["logger=foo"], "logger"),                                   # Hydra's refusal: the members listed
+    (["logger=csv", "logger.name=foo"], "logger.name"),
+    (["logger=csv", "logger.dir=/proc/x"], "logger.dir"),         # unwritable even for root
+    (["logger=mlflow", "logger.dir=/proc/x/store"], "logger.dir"),
+    (["logger=tensorboard", "logger.dir={tmp}/edges.csv/store"], "logger.dir"),  # a file where a folder goes
+    (["logger=csv", "logger.dir=''"], "logger.dir"),
+    (["logger=csv", "+logger.foo=1"], "logger.foo"),
+]
+
+
+@pytest.mark.parametrize("overrides,field", LOGGER_CASES, ids=[" ".join(o) for o, _ in LOGGER_CASES])
+def test_logger_refused_in_one_line_naming_the_field(overrides: list[str], field: str, files: Path,
+                                                     tmp_path: Path) -> None:
+    """Bad tracking settings: one line naming the field, nothing written."""
+    overrides = TINY + SMALL_POPULATION + [o.replace("{tmp}", str(files)) for o in overrides]
+    message = refusal(overrides, tmp_path / "run", train=False)
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith(f"{field}="), message
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_logger_lists_the_members() -> None:
+    """`logger=foo` names the group and every member."""
+    message = refusal(["logger=foo"], Path("unused"), train=False)
+    assert all(member in message for member in ("none", "csv", "mlflow", "tensorboard")), message
+
+
+@pytest.mark.parametrize("overrides,field", [(["logger=mlflow", "logger.dir=/proc/x"], "logger.dir"),
+                                             (["logger=foo"], "logger")])
+def test_logger_real_process_exit_2_one_line_no_outputs(overrides: list[str], field: str, tmp_path: Path) -> None:
+    """As a real process: exit 2, one stderr line, no tracking store and no training outputs."""
+    run_dir = tmp_path / "run"
+    proc = _cli(f"hydra.run.dir={run_dir}", *TINY, *SMALL_POPULATION, *overrides, cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"gnnrisk: error: {field}="), lines
+    left = {p.name for p in run_dir.iterdir()} if run_dir.exists() else set()
+    assert left <= {".hydra", "config.yaml", "env.json", "error.json", "app.log"}, left
+
+
+@pytest.mark.parametrize("overrides", [
+    ["eval.objective=test_auroc"],                   # the test split: biases the reported test numbers
+    ["eval.objective=val_loss"],                     # not a metric a run writes
+    ["eval.objective=train_acc"],
+    ["data=ba_shapes", "eval.objective=val_auroc_true"],  # no ground truth on this data
+])
+def test_objective_refused_by_the_run_itself(overrides: list[str], tmp_path: Path) -> None:
+    """`eval.objective` is checked by the run's own validation too (validate_run), against its data."""
+    own_data = any(o.startswith("data=") for o in overrides)
+    message = refusal(TINY + ([] if own_data else SMALL_POPULATION) + overrides, tmp_path / "run", train=False)
+    assert message.startswith("eval.objective=") and "\n" not in message, message
+
+
+def test_validation_objective_accepted_by_the_run() -> None:
+    """A validation metric of the data (`_true` on the synthetic population) passes prepare_run."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        cfg = compose("config", overrides=TINY + SMALL_POPULATION + ["eval.objective=val_auroc_true"])
+    assert prepare_run(cfg).data.y_true is not None
