@@ -1,42 +1,109 @@
-"""The shell commands of a documentation page's fenced ```bash blocks, run at tiny sizes.
+"""The commands the README and the documentation pages show, and how the tests check and run them.
 
-The README's commands are already checked and run that way by tests/foundation/test_readme_commands.py:
-a command becomes its overrides (`overrides_of`), a sweep its jobs (`jobs_of`), and a job the config the
-app composes with its sizes capped (`_tiny`), run in-process by `run_experiment`. That module is not
-importable as `tests.foundation...` (the test folders are not packages), so it is loaded from its file
-here, under a name of its own, and its helpers are reused as they are.
+One way to do it, used by tests/docs/test_doc_commands.py (every page's commands) and tests/docs/test_docs.py
+(the getting-started page in order): a page's command lines are read from its code (`page_commands`); a
+command becomes its overrides (`overrides_of`), a sweep its jobs (`jobs_of`: every value of a command-line
+sweep, a covering sample of a study's grid), and a job the config the app composes with its sizes capped
+(`tiny_config`), checked by `prepare_run` or run in-process by `run_experiment`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import re
 import shlex
-import sys
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Iterator
 
-from omegaconf import OmegaConf
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from gnnrisk.pipeline import run_experiment
+from gnnrisk.preflight import single_overrides
+from gnnrisk.sweeper import grid_jobs
 
 REPO = Path(__file__).resolve().parents[2]
-README_TEST = REPO / "tests" / "foundation" / "test_readme_commands.py"
+CONFIGS = str(REPO / "configs")
+CITESEER_ROOT = REPO.parent / "shared" / "data" / "planetoid"
 PROGRAMS = ("gnnrisk-run", "gnnrisk-report")
 # Commands a page shows for installing (or for the whole test suite and the full main job): not run here.
 SETUP = ("make ", "python3 -m venv ", ". .venv/bin/activate")
+# Hydra's own flags: `--cfg job` prints the composed config and runs nothing (its overrides are still checked).
+HYDRA_FLAGS_WITH_VALUE = ("--cfg", "-c", "--package", "-p", "--info", "-i")
+HYDRA_FLAGS = ("--resolve",)
+NOT_RUNNING = ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help")
+# Sizes capped in the composed config, so that checking (and running) takes seconds: (key, at most).
+TINY = [("train.epochs", 2), ("data.num_nodes", 300), ("data.num_communities", 6), ("data.base_nodes", 60),
+        ("data.num_motifs", 10), ("explain.num_nodes", 2), ("explain.epochs", 2), ("explain.train_nodes", 4),
+        ("explain.n_steps", 4), ("audit.rounds", 2), ("audit.epochs", 2), ("attack.lsa.num_pairs", 100),
+        ("attack.linkteller.num_nodes", 40), ("attack.adjacency.num_nodes", 60), ("attack.canary.num_canaries", 20),
+        ("attack.explain_sim.num_pairs", 20), ("privacy.epochs", 2), ("privacy.encoder_epochs", 2),
+        ("privacy.classifier_epochs", 2), ("privacy.batch_size", 64), ("eval.origins", 1)]
 
 
-def readme_helpers() -> ModuleType:
-    """tests/foundation/test_readme_commands.py as a module (`overrides_of`, `jobs_of`, `_tiny`, ...)."""
-    name = "_docs_readme_command_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, README_TEST)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+# --- reading a page ------------------------------------------------------------------------------------
+
+def pages() -> list[Path]:
+    """The pages whose commands are checked: the README and every hand-written page of the site."""
+    return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+
+
+def page_commands(page: Path) -> list[str]:
+    """Every `gnnrisk-run` / `gnnrisk-report` command of a page: the lines of its fenced and indented code
+    (continuation lines joined, a `.venv/bin/` prefix dropped) and its inline code spans, in order, once each."""
+    found: list[str] = []
+    fenced, pending = False, ""
+    for line in page.read_text().splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced, pending = not fenced, ""
+            continue
+        if fenced or line.startswith("    "):
+            text = pending + line.strip()
+            if text.endswith("\\"):
+                pending = text[:-1] + " "
+                continue
+            pending = ""
+            text = re.sub(r"^\.venv/bin/", "", text)
+            if text.startswith(PROGRAMS):
+                found.append(text)
+        else:
+            found += [span for span in re.findall(r"`([^`]+)`", line) if span.startswith(PROGRAMS)]
+    return list(dict.fromkeys(found))
+
+
+def normalised(command: str) -> tuple[str, ...]:
+    """A command as its arguments (spacing and trailing comment aside): two pages show the same command
+    when these are equal."""
+    return tuple(shlex.split(command, comments=True))
+
+
+def shown_commands() -> dict[str, list[str]]:
+    """Every command the README and the docs show, once (as first written), with the pages that show it."""
+    first: dict[tuple[str, ...], str] = {}
+    where: dict[str, list[str]] = {}
+    for page in pages():
+        name = page.relative_to(REPO).as_posix()
+        for command in page_commands(page):
+            key = normalised(command)
+            shown = first.setdefault(key, command)
+            if name not in where.setdefault(shown, []):
+                where[shown].append(name)
+    return where
+
+
+def is_example(command: str) -> bool:
+    """A form with placeholders (SWEEP_DIR, =E, `...`), or a bare program name mentioned in prose."""
+    args = normalised(command)
+    if len(args) == 1 or "..." in args:
+        return True
+    return any(re.fullmatch(r"[A-Z][A-Z_]*", a.partition("=")[2] or a) for a in args[1:])
+
+
+def runs_something(command: str) -> bool:
+    """Whether the command trains (not `--cfg job`, `--help`, ...)."""
+    return not any(a in NOT_RUNNING for a in normalised(command))
 
 
 def fenced_blocks(page: Path, language: str) -> list[str]:
@@ -69,8 +136,127 @@ def bash_commands(page: Path) -> list[str]:
 
 
 def is_setup(command: str) -> bool:
+    """An install command (or `make test` / `make run`): shown, not run by the tests."""
     return command.startswith(SETUP)
 
+
+# --- from a command to its jobs ------------------------------------------------------------------------
+
+def write_user_files(folder: Path) -> Path:
+    """The `ties.csv` and `people.csv` of the edge-list examples: the columns they name."""
+    (folder / "ties.csv").write_text("source,target\n" + "".join(f"u{i},u{(i + 1) % 30}\n" for i in range(30))
+                                     + "".join(f"u{i},u{(i + 7) % 30}\n" for i in range(30)))
+    (folder / "people.csv").write_text("id,name,email,sex,age,label\n" + "".join(
+        f"u{i},Name {i},u{i}@example.org,{'f' if i % 3 else 'm'},{20 + i},{i % 2}\n" for i in range(30)))
+    return folder
+
+
+def overrides_of(command: str, files: Path) -> tuple[list[str], bool]:
+    """The command's overrides (placeholder paths made real, Hydra's flags left out) and whether it is a multirun."""
+    args = list(normalised(command)[1:])
+    multirun = "-m" in args or "--multirun" in args
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in HYDRA_FLAGS_WITH_VALUE:
+            skip = True
+            continue
+        if a in ("-m", "--multirun") or a in HYDRA_FLAGS or a in NOT_RUNNING:
+            continue
+        a = a.replace("data.root=/path/to/planetoid", f"data.root={CITESEER_ROOT}")
+        a = re.sub(r"^(data\.(?:edges|nodes)_path)=(\w+\.csv)$", lambda m: f"{m[1]}={files / m[2]}", a)
+        out.append(a)
+    return out, multirun
+
+
+def tiny_run_key(command: str) -> tuple[str, ...]:
+    """What a command runs at tiny size, as its sorted overrides without those that change nothing there:
+    a size at or above its cap (it is capped anyway), `threads` (speed only), a `train.patience` of at
+    least the capped epochs (early stopping cannot trigger) and Hydra's own settings (folders)."""
+    caps = dict(TINY)
+    kept = []
+    for override in overrides_of(command, REPO)[0]:
+        key, _, value = override.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if key.startswith("hydra.") or key == "threads":
+            continue
+        if number is not None and ((key in caps and number >= caps[key])
+                                   or (key == "train.patience" and number >= caps["train.epochs"])):
+            continue
+        kept.append(override)
+    return tuple(sorted(kept))
+
+
+def needs_citeseer(overrides: list[str]) -> bool:
+    """Whether the command reads the CiteSeer raw files (absent on some machines)."""
+    return any(o.startswith("data.root=") for o in overrides) and not CITESEER_ROOT.is_dir()
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The config the app composes for these overrides, Hydra's node included."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        return compose("config", overrides=overrides, return_hydra_config=True)
+
+
+def tiny_config(overrides: list[str]) -> DictConfig:
+    """The job's composed config with its sizes capped, on the CPU with one thread, everything else as given."""
+    cfg = compose_config(overrides)
+    with open_dict(cfg):
+        del cfg["hydra"]  # as the app's job config: Hydra's own node is not part of a run's config
+        cfg.device = "cpu"
+        cfg.threads = 1  # a tiny run gains nothing from more; on a shared machine more threads cost a lot
+        for key, cap in TINY:
+            value = OmegaConf.select(cfg, key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > cap:
+                OmegaConf.update(cfg, key, cap)
+        if cfg.explain.get("name", "none") != "none":  # any node of a barely trained model, either class
+            cfg.explain.split = "all"
+            cfg.explain.classes = [0, 1] if cfg.data.name == "synthetic" else None
+    return cfg
+
+
+def covering_jobs(jobs: list[list[str]]) -> list[list[str]]:
+    """A few jobs of a grid that together use every override value of it at least once."""
+    chosen, seen = [], set()
+    for job in jobs:
+        if not set(job) <= seen:
+            chosen.append(job)
+            seen |= set(job)
+    return chosen
+
+
+def _is_grid_study(cfg: DictConfig) -> bool:
+    return str(cfg.hydra.sweeper.get("_target_", "")).endswith(".GridSweeper")
+
+
+def jobs_of(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """The jobs to check: every sweep value once, and for a grid-sweeper study a covering sample of its grid."""
+    jobs = single_overrides(overrides) if multirun else [overrides]
+    cfg = compose_config(jobs[0])
+    if multirun and _is_grid_study(cfg):
+        sweeper = cfg.hydra.sweeper
+        params = OmegaConf.to_container(sweeper.params) if sweeper.get("params") else None
+        blocks = OmegaConf.to_container(sweeper.blocks) if sweeper.get("blocks") else None
+        jobs = covering_jobs(grid_jobs(params, blocks, overrides))
+    return jobs
+
+
+def sweep_jobs(overrides: list[str]) -> list[list[str]]:
+    """The jobs a `gnnrisk-run -m OVERRIDES` run at tiny size makes: a command-line grid in full, a study's
+    grid by its covering sample (a study has tens of runs)."""
+    jobs = jobs_of(overrides, True)
+    if _is_grid_study(compose_config(jobs[0])):
+        return jobs
+    return grid_jobs(None, None, overrides)
+
+
+# --- running -------------------------------------------------------------------------------------------
 
 def _value(overrides: list[str], key: str) -> str | None:
     values = [o.split("=", 1)[1] for o in overrides if o.startswith(key + "=")]
@@ -85,42 +271,24 @@ def _job_dirname(job: list[str]) -> str:
     return run_dirname(",".join(kept) or "defaults")
 
 
-def sweep_jobs(overrides: list[str]) -> list[list[str]]:
-    """The jobs of `gnnrisk-run -m OVERRIDES`: a command-line grid in full; a study's grid by a covering
-    sample (every value of it once, as the README test checks them), since a study has tens of runs."""
-    helpers = readme_helpers()
-    jobs = helpers.jobs_of(overrides, True)
-    sweeper = helpers._compose(jobs[0]).hydra.sweeper
-    if str(sweeper.get("_target_", "")).endswith(".GridSweeper"):
-        return jobs
-    from gnnrisk.sweeper import grid_jobs
-
-    return grid_jobs(None, None, overrides)
-
-
 def run_gnnrisk_run(command: str, cwd: Path) -> list[Path]:
     """Run a `gnnrisk-run` command at tiny sizes in `cwd`; the run folders it wrote."""
     with working_directory(cwd):
-        return _run(command, cwd)
-
-
-def _run(command: str, cwd: Path) -> list[Path]:
-    helpers = readme_helpers()
-    overrides, multirun = helpers.overrides_of(command, cwd)
-    if not multirun:
-        run_dir = cwd / (_value(overrides, "hydra.run.dir") or "runs/default")
-        helpers.run_experiment(helpers._tiny(overrides), run_dir)
-        return [run_dir]
-    jobs = sweep_jobs(overrides)
-    sweep_dir = _value(overrides, "hydra.sweep.dir")
-    if sweep_dir is None:  # the study's own sweep folder
-        sweep_dir = OmegaConf.select(helpers._compose(jobs[0]), "hydra.sweep.dir")
-    folders = []
-    for job in jobs:
-        run_dir = cwd / sweep_dir / _job_dirname(job)
-        helpers.run_experiment(helpers._tiny(job), run_dir)
-        folders.append(run_dir)
-    return folders
+        overrides, multirun = overrides_of(command, cwd)
+        if not multirun:
+            run_dir = cwd / (_value(overrides, "hydra.run.dir") or "runs/default")
+            run_experiment(tiny_config(overrides), run_dir)
+            return [run_dir]
+        jobs = sweep_jobs(overrides)
+        sweep_dir = _value(overrides, "hydra.sweep.dir")
+        if sweep_dir is None:  # the study's own sweep folder
+            sweep_dir = OmegaConf.select(compose_config(jobs[0]), "hydra.sweep.dir")
+        folders = []
+        for job in jobs:
+            run_dir = cwd / sweep_dir / _job_dirname(job)
+            run_experiment(tiny_config(job), run_dir)
+            folders.append(run_dir)
+        return folders
 
 
 def run_gnnrisk_report(command: str, cwd: Path) -> int:
@@ -128,11 +296,12 @@ def run_gnnrisk_report(command: str, cwd: Path) -> int:
     from gnnrisk.report.cli import main
 
     with working_directory(cwd):
-        return main(shlex.split(command, comments=True)[1:])
+        return main(list(normalised(command)[1:]))
 
 
 @contextmanager
 def working_directory(path: Path) -> Iterator[None]:
+    """Run the block in `path`, then go back."""
     before = Path.cwd()
     os.chdir(path)
     try:
