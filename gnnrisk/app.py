@@ -17,8 +17,7 @@ from omegaconf import DictConfig
 from gnnrisk.errors import ConfigError, GnnriskError
 from gnnrisk.preflight import check_overrides
 from gnnrisk.progress import last_sweep_state
-from gnnrisk.report.collect import load_json_object
-from gnnrisk.results import METRICS_FILE, SKIP_MARKER, write_error
+from gnnrisk.results import METRICS_FILE, SKIP_MARKER, load_json_object, write_error
 from gnnrisk.summary import print_summary
 
 # The pipeline (torch, torch_geometric: ~4 s to import) is imported by the job that runs, so that

@@ -13,7 +13,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException, OverrideParseException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gnnrisk.errors import ConfigError
@@ -105,11 +105,23 @@ def check_overrides(overrides: list[str], config_dir: str, config_name: str = "c
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
         for trial in trials:
             try:
-                compose(config_name, overrides=trial, return_hydra_config=True)
+                cfg = compose(config_name, overrides=trial, return_hydra_config=True)
             except (ConfigCompositionException, MissingConfigException) as err:
                 raise one_line(err, trial, Path(config_dir)) from None
             except (HydraException, OmegaConfBaseException) as err:
                 raise ConfigError("override", " ".join(trial), " ".join(str(err).split())) from None
+            check_tracking(cfg)
+
+
+def check_tracking(cfg: DictConfig) -> None:
+    """The logger's settings (name, packages, a writable `logger.dir`), so a sweep is refused before its first job."""
+    from gnnrisk.logger import validate_logger
+
+    try:
+        logger_cfg = OmegaConf.to_container(cfg.logger, resolve=True) if "logger" in cfg else None
+    except OmegaConfBaseException:  # an interpolation only a job can resolve: the job's own check sees it
+        return
+    validate_logger(None if logger_cfg is None else OmegaConf.create(logger_cfg))
 
 
 __all__ = ["check_overrides", "single_overrides"]

@@ -19,8 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from gnnrisk.report.collect import find_run_dirs
-from gnnrisk.results import CONFIG_FILE, ERROR_FILE, METRICS_FILE, SKIP_MARKER
+from gnnrisk.results import CONFIG_FILE, ERROR_FILE, METRICS_FILE, SKIP_MARKER, find_run_dirs
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import platform
 import subprocess
@@ -28,6 +29,7 @@ STAGING_DIR = ".incomplete"
 DIAGNOSTICS_DIR = "diagnostics"
 DIAGNOSTICS_FILE = "diagnostics.json"
 DIAGNOSTICS_LABEL = "NOT_COVERED_BY_EPSILON.txt"
+RUN_FILES = (METRICS_FILE, ERROR_FILE, CONFIG_FILE)  # a folder holding one of these is a run's folder
 DIAGNOSTICS_NOTE = """NOT COVERED BY THE RUN'S EPSILON.
 
 The files in this folder were computed during training by {mechanism} (node-level DP, epsilon {epsilon})
@@ -150,3 +152,22 @@ def write_error(run_dir: Path, error: BaseException, details: str | None = None)
     """Record why a run failed, next to its config."""
     write_json_atomic(run_dir / ERROR_FILE, {"error": str(error), "type": type(error).__name__,
                                              "details": details})
+
+
+def find_run_dirs(sweep_dir: Path) -> list[Path]:
+    """Every folder under `sweep_dir` that holds a run's results file (Hydra's own `.hydra/` excluded)."""
+    found = {path.parent for name in RUN_FILES for path in sweep_dir.rglob(name)
+             if ".hydra" not in path.relative_to(sweep_dir).parts}
+    return sorted(found)
+
+
+def load_json_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the JSON object in `path`, None), or (None, why it is not one)."""
+    try:
+        with open(path) as fh:
+            obj = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return None, f"unreadable ({type(err).__name__}: {err})"
+    if not isinstance(obj, dict):
+        return None, f"holds a JSON {type(obj).__name__}, not an object of metrics"
+    return obj, None

@@ -372,7 +372,7 @@ def ended_trials(study: "optuna.Study") -> int:
 
 def read_objective(run_dir: Path, objective: str) -> tuple[float | None, str | None]:
     """(the objective from the run folder's metrics.json, None), or (None, why the trial failed)."""
-    from gnnrisk.report.collect import load_json_object
+    from gnnrisk.results import load_json_object
 
     if not (run_dir / METRICS_FILE).exists():
         error, _ = load_json_object(run_dir / ERROR_FILE) if (run_dir / ERROR_FILE).exists() else (None, None)
@@ -455,7 +455,7 @@ PRIVACY_FIELDS = ("mechanism", "privacy_unit", "epsilon", "delta")
 
 def run_privacy(run_dir: Path) -> dict[str, Any]:
     """The privacy fields of a finished run (metrics.json), empty when it has none."""
-    from gnnrisk.report.collect import load_json_object
+    from gnnrisk.results import load_json_object
 
     metrics = load_json_object(run_dir / METRICS_FILE)[0] if (run_dir / METRICS_FILE).exists() else None
     if not metrics:
@@ -581,7 +581,7 @@ def write_study_files(study: "optuna.Study", plan: StudyPlan) -> None:
 
 def selection_notes(sweep_dir: Path) -> list[str]:
     """The report's note for a sweep folder holding a tuning study over private trials (none otherwise)."""
-    from gnnrisk.report.collect import load_json_object
+    from gnnrisk.results import load_json_object
 
     path = Path(sweep_dir) / TUNING_DIR / BEST_FILE
     best = load_json_object(path)[0] if path.exists() else None

@@ -10,24 +10,17 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from gnnrisk.results import CONFIG_FILE, ERROR_FILE, METRICS_FILE
+# the run folder's own readers live with its file names (light: `gnnrisk-run` needs them without pandas)
+from gnnrisk.results import CONFIG_FILE, ERROR_FILE, METRICS_FILE, RUN_FILES, find_run_dirs, load_json_object  # noqa: F401
 
 CONFIG_PREFIX = "cfg."     # config columns are `cfg.<dotted key>`; metric columns are the bare metric names
 RUN_COLUMNS = ("run", "status", "error_type", "error")
 # broken: metrics.json is there but not a readable JSON object (a truncated copy, a hand edit): not finished
 FINISHED, FAILED, INCOMPLETE, BROKEN = "finished", "failed", "incomplete", "broken"
-RUN_FILES = (METRICS_FILE, ERROR_FILE, CONFIG_FILE)
 
 
 class ReportWarning(UserWarning):
     """Something in the sweep folder the user should know about; the report goes on."""
-
-
-def find_run_dirs(sweep_dir: Path) -> list[Path]:
-    """Every folder under `sweep_dir` that holds a run's results file (Hydra's own `.hydra/` excluded)."""
-    found = {path.parent for name in RUN_FILES for path in sweep_dir.rglob(name)
-             if ".hydra" not in path.relative_to(sweep_dir).parts}
-    return sorted(found)
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -49,18 +42,6 @@ def run_status(run_dir: Path) -> str:
     if (run_dir / ERROR_FILE).exists():
         return FAILED
     return INCOMPLETE
-
-
-def load_json_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """(the JSON object in `path`, None), or (None, why it is not one)."""
-    try:
-        with open(path) as fh:
-            obj = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        return None, f"unreadable ({type(err).__name__}: {err})"
-    if not isinstance(obj, dict):
-        return None, f"holds a JSON {type(obj).__name__}, not an object of metrics"
-    return obj, None
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -105,3 +105,12 @@ def test_help_describes_gnnrisk(tmp_path):
     assert proc.stdout.startswith("gnnrisk-run: train a GNN risk model")
     assert "privacy: dp_mlp, dpsgd_node, edgerand" in proc.stdout and "gnnrisk-run -m experiment=quick" in proc.stdout
     assert "Powered by Hydra" not in proc.stdout
+
+
+def test_command_line_imports_no_heavy_stage_before_a_job():
+    """`gnnrisk-run` (gnnrisk.app, its preflight and callbacks) loads no torch, PyG, pandas or matplotlib until a job
+    runs, so that `--help` and a refused command line answer quickly."""
+    code = ("import sys, gnnrisk.app, gnnrisk.preflight, gnnrisk.progress; print(sorted(m for m in ('torch', "
+            "'torch_geometric', 'pandas', 'matplotlib') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["[]"], proc.stdout + proc.stderr

@@ -13,7 +13,7 @@ import gnnrisk
 from gnnrisk.errors import ConfigError
 from gnnrisk.logger import validate_logger
 from gnnrisk.logger.csv_logger import CsvLogger
-from tracking_helpers import TINY
+from tracking_helpers import TINY, cli
 
 
 @pytest.mark.parametrize("name,module,dist", [("mlflow", "sqlalchemy", "sqlalchemy"),
@@ -69,3 +69,13 @@ def test_tracking_failure_keeps_the_finished_run(tmp_path: Path, monkeypatch: py
     assert result.metrics["epochs"] == 3
     lines = [line for line in (run_dir / "app.log").read_text().splitlines() if "tracking failed" in line]
     assert len(lines) == 1 and "OSError: disk full" in lines[0] and "the run itself finished" in lines[0]
+
+
+def test_sweep_with_unwritable_dir_is_refused_before_its_first_job(tmp_path: Path) -> None:
+    """`-m ... logger.dir=/proc/x`: one line naming logger.dir, exit 2, no sweep folder (the preflight)."""
+    sweep = tmp_path / "sweep"
+    proc = cli("-m", f"hydra.sweep.dir={sweep}", "logger=csv", "logger.dir=/proc/x", "seed=0,1", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gnnrisk: error: logger.dir='/proc/x' is not allowed")
+    assert not sweep.exists()
