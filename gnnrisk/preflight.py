@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gnnrisk.errors import ConfigError
+from gnnrisk.protocol import check_protocol
 
 _NOT_FOUND = re.compile(r"Could not (?:find|load) '([^']+)'")
 _NO_OVERRIDE = re.compile(r"Could not override '([^']+)'")
@@ -111,6 +112,7 @@ def check_overrides(overrides: list[str], config_dir: str, config_name: str = "c
             except (HydraException, OmegaConfBaseException) as err:
                 raise ConfigError("override", " ".join(trial), " ".join(str(err).split())) from None
             check_tracking(cfg)
+            check_protocol(cfg)
 
 
 def check_tracking(cfg: DictConfig) -> None:

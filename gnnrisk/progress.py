@@ -148,7 +148,7 @@ class SweepProgress(Callback):
             _LAST_SWEEP = sweep_state(Path(config.hydra.sweep.dir), self._started)
 
     def _watch(self, sweep_dir: Path, started: float, total: int | None, console: Console) -> None:
-        """Print a line whenever a run ends (checked every `interval` s and once more at the end)."""
+        """Print a line once a job runs and whenever one ends (checked every `interval` s and once more at the end)."""
         last = None
         while True:
             stopping = self._stop.wait(self.interval)
@@ -156,8 +156,10 @@ class SweepProgress(Callback):
                 state = sweep_state(sweep_dir, started)
             except OSError:  # a folder removed while we looked: try again at the next tick
                 continue
-            if last is None or (state.finished, state.skipped, state.failed) != (last.finished, last.skipped,
-                                                                                 last.failed):
+            if last is None and not (state.done or state.running):
+                pass  # nothing launched yet (a sweeper may still refuse its settings): no line before the first job
+            elif last is None or (state.finished, state.skipped, state.failed) != (last.finished, last.skipped,
+                                                                                   last.failed):
                 console.print(progress_line(state, total, time.time() - started), markup=False, soft_wrap=True)
                 last = state
             if stopping:

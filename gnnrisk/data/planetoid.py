@@ -13,7 +13,7 @@ from torch_geometric.data import Data
 from torch_geometric.io import read_txt_array
 from torch_geometric.io.planetoid import edge_index_from_dict
 from torch_geometric.transforms import NormalizeFeatures
-from torch_geometric.utils import index_to_mask, remove_self_loops, to_undirected
+from torch_geometric.utils import degree, index_to_mask, remove_self_loops, to_undirected
 
 from gnnrisk.data.safe_pickle import load_restricted
 from gnnrisk.data.splits import check_shares, inductive_masks, random_masks
@@ -39,9 +39,12 @@ def load_planetoid(cfg: DictConfig, seed: int) -> Data:
     if not isinstance(root, str) or not root:
         raise ConfigError("data.root", root, "expected the folder that contains "
                           f"{dataset}/raw/ with the Planetoid files")
-    normalize = cfg.get("normalize_features", True)
+    normalize = cfg.get("normalize_features", False)
     if not isinstance(normalize, bool):
         raise ConfigError("data.normalize_features", normalize, "expected true or false")
+    drop_isolated = cfg.get("remove_isolated", False)
+    if not isinstance(drop_isolated, bool):
+        raise ConfigError("data.remove_isolated", drop_isolated, "expected true or false")
     if cfg.get("cache_dir") is not None:
         raise ConfigError("data.cache_dir", cfg.get("cache_dir"), "no longer used: the raw files are "
                           "read in memory and nothing is cached; remove the setting")
@@ -70,6 +73,8 @@ def load_planetoid(cfg: DictConfig, seed: int) -> Data:
     out = Data(x=data.x.float(), edge_index=to_undirected(edge_index, num_nodes=data.num_nodes),
                y=data.y.long(), train_mask=data.train_mask.bool(), val_mask=data.val_mask.bool(),
                test_mask=data.test_mask.bool())
+    if drop_isolated:  # GAP's and DPDGC's loaders (RemoveIsolatedNodes); the public split's masks follow
+        out = out.subgraph(degree(out.edge_index[0], out.num_nodes) > 0)
     generator = torch.Generator().manual_seed(seed)
     out.ind_train_mask, out.ind_test_mask = inductive_masks(out.num_nodes, generator, fraction)
     if kind == "random":  # shares of all nodes, as GAP, ProGAP and DPDGC evaluate

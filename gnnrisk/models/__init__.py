@@ -40,7 +40,7 @@ MODEL_KEYS: dict[str, tuple[str, ...]] = {
     "sage": (*COMMON_KEYS, "jk", "aggr"), "gat": (*COMMON_KEYS, "jk", "heads", "output_heads", "v2"),
     **{name: ("name", "hidden_channels", "num_layers", "dropout") for name in TEMPORAL_MODELS},
 }
-ACTIVATIONS = ("relu", "elu", "leaky_relu", "gelu", "tanh")
+ACTIVATIONS = ("relu", "elu", "leaky_relu", "gelu", "tanh", "selu")
 # PyG normalisation layers that build from the channel count alone (others need extra arguments).
 NORMS = ("batch_norm", "layer_norm", "instance_norm", "graph_norm", "pair_norm")
 JUMPING_KNOWLEDGE = ("last", "cat", "max")

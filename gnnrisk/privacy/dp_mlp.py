@@ -1,11 +1,11 @@
 """DP-MLP: DP-SGD on edge-blind models, the baseline node-private graph methods must beat.
 
-One snapshot: an MLP over node features only (Opacus). The MLP never sees an edge, so removing a
-node removes exactly one training example: example-level DP-SGD (Abadi et al. 2016) with Poisson
-sampling is node-level DP here. Noise is calibrated with the Opacus RDP analysis
-(`accounting.rdp_subsampled_gaussian` over the cheap integer orders, which can only overstate
-epsilon) and the reported epsilon is what Opacus's RDP accountant says was spent, over all of
-`accounting.ORDERS`.
+One snapshot: an MLP over node features only, trained by `gap_dpsgd.dpsgd_fit` (Opacus per-sample
+gradients, Poisson sampling at q = batch_size / N_train, round(1/q) steps per epoch), the same DP-SGD as
+GAP's and ProGAP's modules. The MLP never sees an edge, so removing a node removes exactly one training
+example: example-level DP-SGD (Abadi et al. 2016) is node-level DP here. Noise is calibrated with the
+RDP of the subsampled Gaussian (`accounting.rdp_subsampled_gaussian` over the cheap integer orders, which
+can only overstate epsilon) and the reported epsilon is read over all of `accounting.ORDERS`.
 
 Data with periods (`train_forecaster`): the edge-blind forecasters `model=lstm` (NodeLSTM) and
 `model=mlp` (the MLP of each period) read a node's own history only, so one node's whole history
@@ -20,7 +20,6 @@ to diagnostics/ (privacy_unit node), outside epsilon. Write-up: docs/privacy_tim
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -28,10 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
-from opacus import PrivacyEngine
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, vmap
-from torch.utils.data import DataLoader, TensorDataset
 from torch_geometric.data import Data
 
 from gnnrisk.errors import ConfigError, check_number
@@ -39,7 +36,9 @@ from gnnrisk.models import build_forecaster, build_model
 from gnnrisk.models.recurrent import NodeLSTM, PeriodGraph, SnapshotModel
 from gnnrisk.privacy import accounting
 from gnnrisk.privacy.base import Mechanism, TrainedModel
-from gnnrisk.privacy.dpsgd_node import check_privacy_target, clip_sum_noise, epoch_record, resolve_privacy_target
+from gnnrisk.privacy.diagnostics import DpsgdTrace
+from gnnrisk.privacy.gap_dpsgd import dpsgd_fit, poisson_schedule
+from gnnrisk.privacy.dpsgd_node import check_privacy_target, clip_sum_noise, resolve_privacy_target
 from gnnrisk.train.forecast import IGNORE, Forecast, ForecastWindow, model_inputs, window_targets
 from gnnrisk.train.loop import FitResult
 
@@ -185,48 +184,30 @@ class DpMlp(Mechanism):
         if batch_size > n:
             raise ConfigError("privacy.batch_size", batch_size, f"expected at most the {n} training nodes")
 
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(int(seed))
-        loader = DataLoader(TensorDataset(data.x[train_mask], data.y[train_mask]), batch_size=batch_size,
-                            shuffle=True, generator=gen)
-        sample_rate, steps = 1.0 / len(loader), epochs * len(loader)  # what Opacus's Poisson loader uses
+        q, per_epoch = poisson_schedule(n, batch_size)
+        steps = epochs * per_epoch
 
-        def spent(sigma: float) -> float:
-            return accounting.epsilon_from_rdp(
-                accounting.rdp_subsampled_gaussian(sigma, sample_rate, steps, accounting.INTEGER_ORDERS),
-                delta, accounting.INTEGER_ORDERS)
+        def spent(sigma: float, orders=accounting.INTEGER_ORDERS) -> float:
+            return accounting.epsilon_from_rdp(accounting.rdp_subsampled_gaussian(sigma, q, steps, orders),
+                                               delta, orders)
 
         sigma, _ = accounting.calibrate_noise(epsilon, delta, spent,
                                               context=f"with privacy.epochs={epochs} ({steps} steps)")
+        torch.manual_seed(seed)
         model = build_model(model_cfg, data.num_features, int(data.y.max()) + 1).to(data.x.device)
-        with warnings.catch_warnings():  # seeded (non-cryptographic) noise is deliberate: runs must reproduce
-            warnings.filterwarnings("ignore", message="Secure RNG turned off")
-            engine = PrivacyEngine(accountant="rdp")
-        private, optimizer, private_loader = engine.make_private(
-            module=model, optimizer=torch.optim.Adam(model.parameters(), lr=lr), data_loader=loader,
-            noise_multiplier=sigma, max_grad_norm=max_grad_norm, poisson_sampling=True,
-            noise_generator=torch.Generator(device=data.x.device).manual_seed(int(seed) + 1))
-        criterion = torch.nn.CrossEntropyLoss()
-        history, start = [], time.perf_counter()
-        for epoch in range(1, epochs + 1):
-            private.train()
-            total, count = 0.0, 0
-            for x, y in private_loader:
-                optimizer.zero_grad()
-                loss = criterion(private(x), y)
-                loss.backward()
-                optimizer.step()
-                total, count = total + loss.item() * len(y), count + len(y)
-            history.append(epoch_record(model, data, epoch, total / max(count, 1)))
-        seconds = time.perf_counter() - start
-        released = private.to_standard_module()
-        eps_spent = float(engine.accountant.get_epsilon(delta, alphas=list(accounting.ORDERS)))
-        fit = FitResult(epochs=epochs, best_epoch=epochs, train_seconds=seconds, history=history)
-        return TrainedModel(model=released, graph=data, fit=fit, privacy={
-            "mechanism": self.name, "privacy_unit": self.privacy_unit, "epsilon": eps_spent,
+        trace = DpsgdTrace(sigma, max_grad_norm, sum(p.numel() for p in model.parameters()))
+        start = time.perf_counter()
+        _, history = dpsgd_fit(model, data.x[train_mask], data.y[train_mask], epochs=epochs, batch_size=batch_size,
+                               lr=lr, weight_decay=float(train_cfg.weight_decay), noise_multiplier=sigma,
+                               max_grad_norm=max_grad_norm, val=(data.x[data.val_mask], data.y[data.val_mask]),
+                               seed=seed, trace=trace)
+        fit = FitResult(epochs=epochs, best_epoch=epochs, train_seconds=time.perf_counter() - start, history=history)
+        covered, outside = trace.summary("dpsgd")
+        return TrainedModel(model=model.eval(), graph=data, fit=fit, diagnostics=outside, privacy={
+            "mechanism": self.name, "privacy_unit": self.privacy_unit, "epsilon": spent(sigma, accounting.ORDERS),
             "target_epsilon": epsilon, "delta": delta, "noise_multiplier": sigma,
-            "max_grad_norm": max_grad_norm, "sample_rate": sample_rate, "batch_size": batch_size,
-            "steps": sum(s for _, _, s in engine.accountant.history), "accountant": "rdp (opacus)"})
+            "max_grad_norm": max_grad_norm, "sample_rate": q, "batch_size": batch_size,
+            "steps": steps, "accountant": "rdp (opacus compute_rdp)", **covered})
 
     def train_forecaster(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, window: ForecastWindow,
                          seed: int) -> Forecast:

@@ -37,6 +37,7 @@ from gnnrisk.errors import ConfigError, check_number
 from gnnrisk.models import build_model
 from gnnrisk.privacy import accounting
 from gnnrisk.privacy.base import Mechanism, TrainedModel
+from gnnrisk.privacy.diagnostics import DpsgdTrace
 from gnnrisk.train.loop import FitResult, predict_logits
 
 SUPPORTED_MODELS = ("sage",)
@@ -193,23 +194,29 @@ def per_example_grads(params: dict[str, Tensor], xs: list[Tensor], masks: list[T
 
 
 def clip_sum_noise(grads: dict[str, Tensor], max_grad_norm: float, noise_multiplier: float,
-                   generator: torch.Generator, weights: Tensor | None = None) -> dict[str, Tensor]:
+                   generator: torch.Generator, weights: Tensor | None = None,
+                   trace: DpsgdTrace | None = None) -> dict[str, Tensor]:
     """Clip each example's whole gradient to L2 norm C, sum, add N(0, (sigma C)^2) to every coordinate.
 
     `weights` ([B], each in [0, 1]) scale the clipped gradients before the sum, so every example
-    still moves the sum by at most C and the noise calibration is unchanged.
+    still moves the sum by at most C and the noise calibration is unchanged. `trace` records the step's
+    clipped share and signal against noise (`gnnrisk.privacy.diagnostics`).
     """
     flat = torch.cat([g.flatten(1) for g in grads.values()], dim=1)
-    scale = (max_grad_norm / (flat.norm(dim=1) + 1e-12)).clamp(max=1.0)
+    norms = flat.norm(dim=1)
+    scale = (max_grad_norm / (norms + 1e-12)).clamp(max=1.0)
     if weights is not None:
         if bool(((weights < 0) | (weights > 1)).any()):
             raise ValueError("per-example weights must lie in [0, 1] (else the sensitivity exceeds C)")
         scale = scale * weights.to(scale.dtype)
-    out = {}
+    out, sums = {}, []
     for name, g in grads.items():
         summed = torch.einsum("b,b...->...", scale, g)
         noise = torch.randn(summed.shape, generator=generator, dtype=summed.dtype).to(summed.device)
         out[name] = summed + noise_multiplier * max_grad_norm * noise
+        sums.append(summed)
+    if trace is not None:
+        trace.record(norms.detach(), sums, out.values())
     return out
 
 
@@ -317,17 +324,19 @@ class DpsgdNode(Mechanism):
                 data.y[train_idx], num_classes, s["class_count_noise"], torch.Generator().manual_seed(int(seed) + 2))
             class_weights = class_weights.to(data.x.device)
         history, start = [], time.perf_counter()
+        trace = DpsgdTrace(sigma, s["max_grad_norm"], sum(p.numel() for p in model.parameters()))
         for epoch in range(1, s["epochs"] + 1):
             losses = []
             for _ in range(n // s["batch_size"]):
                 roots = train_idx[torch.randperm(n, generator=gen)[: s["batch_size"]].to(train_idx.device)]
                 losses.append(dp_step(model, optimizer, graph, roots, nbr, mask, num_hops, float(model_cfg.dropout),
                                       s["max_grad_norm"], sigma, gen, aggr=model_cfg.get("aggr", "mean"),
-                                      class_weights=class_weights))
+                                      class_weights=class_weights, trace=trace))
             history.append(epoch_record(model, graph, epoch, sum(losses) / len(losses)))
         fit = FitResult(epochs=s["epochs"], best_epoch=s["epochs"],
                         train_seconds=time.perf_counter() - start, history=history)
-        return TrainedModel(model=model, graph=graph, fit=fit, privacy={
+        covered, outside = trace.summary("dpsgd")
+        return TrainedModel(model=model, graph=graph, fit=fit, diagnostics=outside, privacy={**covered,
             "mechanism": self.name, "privacy_unit": self.privacy_unit, "epsilon": eps_spent,
             "target_epsilon": epsilon, "delta": delta, "noise_multiplier": sigma,
             "max_degree": s["max_degree"], "max_grad_norm": s["max_grad_norm"],
@@ -342,7 +351,8 @@ class DpsgdNode(Mechanism):
 
 def dp_step(model: nn.Module, optimizer: torch.optim.Optimizer, graph: Data, roots: Tensor, nbr: Tensor,
             mask: Tensor, num_hops: int, dropout: float, max_grad_norm: float, noise_multiplier: float,
-            generator: torch.Generator, aggr: str = "mean", class_weights: Tensor | None = None) -> float:
+            generator: torch.Generator, aggr: str = "mean", class_weights: Tensor | None = None,
+            trace: DpsgdTrace | None = None) -> float:
     """One DP-SGD step on the examples rooted at `roots`; returns the batch's mean training loss.
 
     `class_weights` ([C] in (0, 1]) weight each example's clipped gradient by its label's weight.
@@ -353,7 +363,7 @@ def dp_step(model: nn.Module, optimizer: torch.optim.Optimizer, graph: Data, roo
     params = {k: v.detach() for k, v in model.named_parameters()}
     grads, losses = per_example_grads(params, xs, masks, graph.y[roots], num_hops, dropout, aggr)
     weights = None if class_weights is None else class_weights[graph.y[roots]]
-    noisy = clip_sum_noise(grads, max_grad_norm, noise_multiplier, generator, weights)
+    noisy = clip_sum_noise(grads, max_grad_norm, noise_multiplier, generator, weights, trace)
     for name, p in model.named_parameters():
         p.grad = noisy[name] / roots.numel()
     optimizer.step()

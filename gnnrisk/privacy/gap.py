@@ -45,6 +45,7 @@ from torch_geometric.utils import is_undirected
 from gnnrisk.errors import ConfigError, check_number
 from gnnrisk.privacy import accounting as acc
 from gnnrisk.privacy.base import Mechanism, TrainedModel
+from gnnrisk.privacy.diagnostics import DpsgdTrace, aggregation_snr, param_count
 from gnnrisk.privacy.gap_dpsgd import dpsgd_fit, poisson_schedule
 from gnnrisk.privacy.gap_model import (CachedGap, GapClassifier, GapEncoder, bound_out_degree,
                                        explainable_gap, perturbed_aggregations)
@@ -125,12 +126,15 @@ class _Gap(Mechanism):
         return encoder, classifier
 
     def _aggregate(self, encoder: GapEncoder, data: Data, edge_index: torch.Tensor, noise_std: float,
-                   seed: int) -> torch.Tensor:
-        """Run the frozen encoder on every node, then the K noisy hops once: the cache."""
+                   seed: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Run the frozen encoder on every node, then the K noisy hops once: the cache, and each hop's
+        signal against its noise (`diagnostics.aggregation_snr`, read from the released noisy sums)."""
         encoder.eval()
+        released: list[torch.Tensor] = []
         with torch.no_grad():
-            return perturbed_aggregations(encoder.embed(data.x), edge_index, self.hops, noise_std,
-                                          self._noise_generator(data, seed))
+            cache = perturbed_aggregations(encoder.embed(data.x), edge_index, self.hops, noise_std,
+                                           self._noise_generator(data, seed), released)
+        return cache, aggregation_snr(torch.stack(released, dim=1), noise_std, "hop")
 
     @staticmethod
     def _noise_generator(data: Data, seed: int) -> torch.Generator:
@@ -186,7 +190,8 @@ class GapEdp(_Gap):
         encoder, classifier = self._modules(data, model_cfg, self.batch_norm)
         enc_cfg = OmegaConf.merge(train_cfg, {"epochs": self.encoder_epochs, "batch_size": None})
         enc_fit = fit(encoder, data, enc_cfg, seed)
-        cache = self._aggregate(encoder, data, data.edge_index, privacy["aggregation_noise_std"], seed)
+        cache, signal = self._aggregate(encoder, data, data.edge_index, privacy["aggregation_noise_std"], seed)
+        privacy.update(signal)
         model = CachedGap(encoder, classifier, cache)
         epochs = train_cfg.epochs if self.cfg.classifier_epochs is None else self.cfg.classifier_epochs
         cls_fit = fit(model, data, OmegaConf.merge(train_cfg, {"epochs": epochs, "batch_size": None}), seed)
@@ -277,17 +282,21 @@ class GapNdp(_Gap):
         tr, va = data.train_mask, data.val_mask
         sgd = dict(batch_size=self.batch_size, lr=self.lr, weight_decay=float(train_cfg.weight_decay),
                    noise_multiplier=privacy["noise_multiplier"], max_grad_norm=self.max_grad_norm)
+        enc_trace, cls_trace = (DpsgdTrace(privacy["noise_multiplier"], self.max_grad_norm, param_count(m))
+                                for m in (encoder, classifier))
         _, enc_hist = dpsgd_fit(encoder, data.x[tr], data.y[tr], epochs=self.encoder_epochs,
-                                val=(data.x[va], data.y[va]), seed=seed, **sgd)
+                                val=(data.x[va], data.y[va]), seed=seed, trace=enc_trace, **sgd)
         generator = torch.Generator(device="cpu").manual_seed(seed + 2)
         edges = bound_out_degree(data.edge_index, data.num_nodes, self.max_degree, generator)
-        cache = self._aggregate(encoder, data, edges, privacy["aggregation_noise_std"], seed)
+        cache, signal = self._aggregate(encoder, data, edges, privacy["aggregation_noise_std"], seed)
         _, cls_hist = dpsgd_fit(classifier, cache[tr], data.y[tr], epochs=self.epochs,
-                                val=(cache[va], data.y[va]), seed=seed + 3, **sgd)
+                                val=(cache[va], data.y[va]), seed=seed + 3, trace=cls_trace, **sgd)
+        (enc_cov, enc_out), (cls_cov, cls_out) = enc_trace.summary("encoder"), cls_trace.summary("classifier")
         model = CachedGap(encoder, classifier, cache).eval()
         result = FitResult(epochs=self.epochs, best_epoch=self.epochs, train_seconds=time.perf_counter() - start,
                            history=staged_history("encoder", enc_hist) + staged_history("classifier", cls_hist))
-        return TrainedModel(model=model, graph=data, fit=result, privacy=privacy,
+        return TrainedModel(model=model, graph=data, fit=result,
+                            privacy={**privacy, **enc_cov, **signal, **cls_cov}, diagnostics={**enc_out, **cls_out},
                             explain_view=self._explain_view(model, data, edges, privacy["aggregation_noise_std"],
                                                             seed))
 

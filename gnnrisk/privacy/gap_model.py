@@ -65,23 +65,31 @@ def hop_noise(like: Tensor, hops: int, noise_std: float, generator: torch.Genera
 
 
 def perturbed_aggregations(x0: Tensor, edge_index: Tensor, hops: int, noise_std: float,
-                           generator: torch.Generator | None = None) -> Tensor:
+                           generator: torch.Generator | None = None, released: list[Tensor] | None = None) -> Tensor:
     """GAP's aggregation perturbation: hops 0..K stacked as [N, K+1, H], each row L2-normalised.
 
     hop_k = normalize(A hop_{k-1} + N(0, noise_std^2 I)). Every input row has norm <= 1, so one edge
     j -> i moves the sum only in row i, by at most 1 in L2: the sensitivity the accountant uses.
+    `released`, if given, receives each hop's noisy sum before normalisation (what the mechanism releases).
     """
     num_nodes = x0.size(0)
     noise = hop_noise(x0, hops, noise_std, generator)
-    return noisy_hops(x0, noise, lambda k, h: sum_aggregate(h, edge_index, num_nodes))
+    return noisy_hops(x0, noise, lambda k, h: sum_aggregate(h, edge_index, num_nodes), released)
 
 
-def noisy_hops(x0: Tensor, noise: Tensor, aggregate: Callable[[int, Tensor], Tensor]) -> Tensor:
-    """Hops 0..K as [N, K+1, H]: hop_0 = normalize(x0), hop_k = normalize(aggregate(k-1, hop_{k-1}) + noise[:, k-1])."""
+def noisy_hops(x0: Tensor, noise: Tensor, aggregate: Callable[[int, Tensor], Tensor],
+               released: list[Tensor] | None = None) -> Tensor:
+    """Hops 0..K as [N, K+1, H]: hop_0 = normalize(x0), hop_k = normalize(aggregate(k-1, hop_{k-1}) + noise[:, k-1]).
+
+    `released`, if given, receives the noisy sums aggregate(k-1, hop_{k-1}) + noise[:, k-1] before normalisation.
+    """
     x = F.normalize(x0, p=2, dim=-1)
     out = [x]
     for k in range(noise.size(1)):
-        x = F.normalize(aggregate(k, x) + noise[:, k], p=2, dim=-1)
+        summed = aggregate(k, x) + noise[:, k]
+        if released is not None:
+            released.append(summed)
+        x = F.normalize(summed, p=2, dim=-1)
         out.append(x)
     return torch.stack(out, dim=1)
 

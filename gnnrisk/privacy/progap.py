@@ -38,8 +38,9 @@ multiplier z is calibrated so that the composed epsilon is <= the target):
 
 Reported beside the noise parameters: `stage{i}_val_acc`, the validation accuracy of each stage's kept
 weights (in metrics.json for progap_edp, where labels are public; in the labelled diagnostics/ of
-progap_ndp, where they are private), and `aggregation{k}_signal_rms`, the noise-free signal of each
-aggregation estimated from the released noisy cache (post-processing), to compare with the noise norm.
+progap_ndp, where they are private), and `aggregation{k}_signal_rms` / `_snr` / `_drowned`, the noise-free
+signal of each aggregation estimated from the released noisy cache (post-processing) against the noise norm
+(`gnnrisk.privacy.diagnostics`); progap_ndp adds each stage's DP-SGD signal against noise.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from torch_geometric.data import Data
 from gnnrisk.errors import ConfigError, check_choice, check_number
 from gnnrisk.privacy import accounting as acc
 from gnnrisk.privacy.base import Mechanism, TrainedModel
+from gnnrisk.privacy.diagnostics import DpsgdTrace, aggregation_snr, param_count
 from gnnrisk.privacy.gap import (calibrate_quietly, edge_level_calibration, model_sizes, optional_delta,
                                  staged_history, target_epsilon)
 from gnnrisk.privacy.gap_dpsgd import dpsgd_fit, poisson_schedule
@@ -137,17 +139,6 @@ class _Progap(Mechanism):
                                                                                 seed))
 
 
-def signal_estimates(aggregations: Tensor, noise_std: float) -> dict[str, float]:
-    """Per aggregation k, the RMS row norm of its noise-free sum, estimated from the released noisy cache.
-
-    E||s + n||^2 = ||s||^2 + noise_std^2 H for noise n ~ N(0, noise_std^2 I_H), so sqrt(max(0, mean
-    ||x_k||^2 - noise_std^2 H)) estimates the signal that the noise norm noise_std sqrt(H) drowns or not.
-    Computed from the released aggregations only (post-processing: covered by epsilon).
-    """
-    power = aggregations.pow(2).sum(-1).mean(0) - noise_std ** 2 * aggregations.size(-1)
-    return {f"aggregation{k + 1}_signal_rms": math.sqrt(max(0.0, float(p))) for k, p in enumerate(power)}
-
-
 class ProgapEdp(_Progap):
     """ProGAP with edge-level DP: non-private stage training, K Gaussian NAP aggregations counted.
 
@@ -190,7 +181,7 @@ class ProgapEdp(_Progap):
                            train_seconds=time.perf_counter() - start, history=history)
         epochs_run = {f"stage{i}_epochs": f.epochs for i, f in enumerate(fits)}
         # public labels and private aggregations only: the stage accuracies are covered by epsilon
-        released = {**epochs_run, **val_accs, **signal_estimates(model.aggregations, privacy["aggregation_noise_std"])}
+        released = {**epochs_run, **val_accs, **aggregation_snr(model.aggregations, privacy["aggregation_noise_std"])}
         return TrainedModel(model=model, graph=data, fit=result, privacy={**privacy, **released},
                             explain_view=self._explain_view(model, data, data.edge_index,
                                                             privacy["aggregation_noise_std"], seed))
@@ -262,18 +253,26 @@ class ProgapNdp(_Progap):
                    weight_decay=float(train_cfg.weight_decay), noise_multiplier=privacy["noise_multiplier"],
                    max_grad_norm=self.max_grad_norm)
 
+        covered: dict[str, Any] = {}
+        outside: dict[str, Any] = {}
+
         def fit_stage(stage: int, model: CachedProgap) -> tuple[list[dict[str, float]], float]:
             """DP-SGD on (packed inputs, label) examples of the training nodes; the last weights are kept."""
             inputs = model.packed(data.x)
+            trace = DpsgdTrace(privacy["noise_multiplier"], self.max_grad_norm, param_count(model.classifier))
             _, rows = dpsgd_fit(model.classifier, inputs[tr], data.y[tr], val=(inputs[va], data.y[va]),
-                                seed=seed + 3 + stage, **sgd)
+                                seed=seed + 3 + stage, trace=trace, **sgd)
+            cov, out = trace.summary(f"stage{stage}")
+            covered.update(cov)
+            outside.update(out)
             return rows, rows[-1]["val_acc"]
 
         model, history, val_accs = self._progress(classifier, data, edges, noise, fit_stage)
         result = FitResult(epochs=self.epochs, best_epoch=self.epochs, train_seconds=time.perf_counter() - start,
                            history=history)
-        signal = signal_estimates(model.aggregations, privacy["aggregation_noise_std"])
+        signal = aggregation_snr(model.aggregations, privacy["aggregation_noise_std"])
         # validation labels are private under node-level DP: the stage accuracies are diagnostics, outside epsilon
-        return TrainedModel(model=model, graph=data, fit=result, privacy={**privacy, **signal}, diagnostics=val_accs,
+        return TrainedModel(model=model, graph=data, fit=result, privacy={**privacy, **signal, **covered},
+                            diagnostics={**val_accs, **outside},
                             explain_view=self._explain_view(model, data, edges, privacy["aggregation_noise_std"],
                                                             seed))

@@ -177,8 +177,21 @@ def test_corrupt_raw_files_give_data_error(tmp_path: Path) -> None:
         load_planetoid(_cfg(tmp_path, dataset="Cora"), seed=0)
 
 
+def test_remove_isolated_drops_tieless_nodes_and_keeps_masks_aligned(citeseer_raw: Path) -> None:
+    """data.remove_isolated=true (GAP's and DPDGC's loaders): CiteSeer loses its 48 isolated nodes, nothing else."""
+    full = load_planetoid(_cfg(SHARED, normalize_features=False), seed=0)
+    kept = load_planetoid(_cfg(SHARED, normalize_features=False, remove_isolated=True), seed=0)
+    has_tie = torch.zeros(full.num_nodes, dtype=torch.bool)
+    has_tie[full.edge_index.flatten()] = True
+    assert full.num_nodes - kept.num_nodes == int((~has_tie).sum()) == 48
+    assert kept.num_edges == full.num_edges and int(kept.edge_index.max()) == kept.num_nodes - 1
+    assert torch.equal(kept.x, full.x[has_tie]) and torch.equal(kept.y, full.y[has_tie])
+    assert torch.equal(kept.test_mask, full.test_mask[has_tie])  # the public split follows the kept nodes
+    assert set(full.x.unique().tolist()) == {0.0, 1.0}  # raw binary features by default (PyG, GAP, DPDGC)
+
+
 @pytest.mark.parametrize("field,value", [("dataset", "cora_full"), ("root", None),
-                                         ("normalize_features", "yes")])
+                                         ("normalize_features", "yes"), ("remove_isolated", "yes")])
 def test_bad_config_fields(tmp_path: Path, field: str, value: object) -> None:
     """Invalid config values raise a ConfigError naming the field."""
     with pytest.raises(ConfigError, match=f"data.{field}"):

@@ -74,6 +74,7 @@ CASES: dict[str, list[tuple]] = {
         (["data=planetoid", "data.root=/nonexistent/planetoid"], "data.root"),
         (["data=planetoid", "data.normalize_features=maybe"], "data.normalize_features"),
         (["data=planetoid", "data.cache_dir=/tmp"], "data.cache_dir"),
+        (["data=planetoid", "data.remove_isolated=sometimes"], "data.remove_isolated"),
     ],
     "data.ba_shapes": [
         (["data=ba_shapes", "data.base_nodes=1"], "data.base_nodes"),
@@ -317,6 +318,17 @@ def test_real_process_exit_2_one_line_no_outputs(overrides: list[str], field: st
     assert "Traceback" not in proc.stdout + proc.stderr
     left = {p.name for p in run_dir.iterdir()} if run_dir.exists() else set()
     assert left <= {".hydra", "config.yaml", "env.json", "error.json", "app.log"}, left
+
+
+@pytest.mark.parametrize("study,dataset", [("gap_protocol", "Texas"), ("dpdgc_protocol", "PubMed")])
+def test_protocol_study_on_a_dataset_it_has_no_settings_for(study: str, dataset: str, tmp_path: Path) -> None:
+    """A protocol study refuses a dataset its paper's settings were not written for: one line, before its sweep."""
+    sweep = tmp_path / "sweep"
+    proc = _cli("-m", f"experiment={study}", f"data.dataset={dataset}", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"gnnrisk: error: data.dataset='{dataset}' is not allowed: experiment={study}")
+    assert not sweep.exists()
 
 
 # --- experiment tracking (`logger=...`): refused before any training ----------------------------------

@@ -40,6 +40,11 @@ def test_node_level_curve_goes_to_labelled_diagnostics(tmp_path: Path, overrides
     assert metrics["history_file"] == f"{DIAGNOSTICS_DIR}/{HISTORY_FILE}"
     assert metrics["diagnostics_outside_epsilon"] == DIAGNOSTICS_DIR and metrics["epsilon_covers"] == covers
     assert json.loads((run_dir / "metrics.json").read_text())["history_file"] == metrics["history_file"]
+    # signal against noise: the released-gradient estimate is covered; clipping shares read private gradients
+    outside = json.loads((run_dir / DIAGNOSTICS_DIR / "diagnostics.json").read_text())
+    assert any(k.endswith("_grad_snr") for k in metrics) and any(k.endswith("_drowned") for k in metrics)
+    assert any(k.endswith("_clipped_share") for k in outside)
+    assert not any(k.endswith(("_clipped_share", "_exact")) for k in metrics)
 
 
 def test_diagnostics_switched_off_leaves_nothing(tmp_path: Path) -> None:

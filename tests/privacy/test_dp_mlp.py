@@ -1,4 +1,4 @@
-"""DP-MLP (Opacus DP-SGD on features only): reported privacy, noise vs epsilon, utility vs epsilon, bad input."""
+"""DP-MLP (DP-SGD with Opacus per-sample gradients, on features only): reported privacy, noise vs epsilon, utility vs epsilon, bad input."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def test_reported_privacy_matches_an_independent_recount(tmp_path):
         assert m["mechanism"] == "dp_mlp" and m["privacy_unit"] == "node"
         assert 0.95 * target <= m["epsilon"] <= target  # calibrated on integer orders: within a few %
         assert m["delta"] == pytest.approx(1 / (10 * n_train))
-        assert m["sample_rate"] == pytest.approx(1 / 3) and m["steps"] == 3 * 3  # ceil(750 / 256) = 3
+        # Poisson rate q = B / n, round(1 / q) = 3 steps per epoch (gap_dpsgd.poisson_schedule)
+        assert m["sample_rate"] == pytest.approx(256 / 750) and m["steps"] == 3 * 3
         assert m["max_grad_norm"] == 1.0
         # The same steps, recounted with a fresh Opacus RDP accountant and with ours.
         fresh = RDPAccountant()

@@ -42,6 +42,11 @@ def run_sweep(sweep_dir: Path, *overrides: str, timeout: float = 600, expect: in
 
 
 def metrics_files(sweep_dir: Path) -> dict[str, dict]:
-    """Every run's metrics.json by run folder name."""
-    return {p.parent.relative_to(sweep_dir).as_posix(): json.loads(p.read_text())
-            for p in sweep_dir.rglob("metrics.json")}
+    """Every run's metrics.json by run folder name (read again if a running job moves a folder meanwhile)."""
+    for _ in range(20):
+        try:
+            return {p.parent.relative_to(sweep_dir).as_posix(): json.loads(p.read_text())
+                    for p in sweep_dir.rglob("metrics.json")}
+        except FileNotFoundError:  # a job renamed its staging folder (.incomplete) while the walk was in it
+            continue
+    raise AssertionError(f"{sweep_dir} kept changing while its run folders were read")
