@@ -18,6 +18,7 @@ LOADERS: dict[str, str] = {
     "ba_shapes": "gnnrisk.data.ba_shapes:load_ba_shapes",
     "edgelist": "gnnrisk.data.edgelist:load_edgelist",
     "synthetic_temporal": "gnnrisk.data.temporal:load_synthetic_temporal",
+    "csbm": "gnnrisk.data.csbm:load_csbm",
 }
 
 
