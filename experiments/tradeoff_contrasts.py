@@ -26,6 +26,9 @@ CONTRASTS = (
     ("GAP-NDP − DP-MLP", ("gap_ndp", "gcn"), ("dp_mlp", "mlp", True)),
     ("DP-SGD node (SAGE) − DP-MLP", ("dpsgd_node", "sage"), ("dp_mlp", "mlp", True)),
     ("GAP-NDP − DP-SGD node (SAGE)", ("gap_ndp", "gcn"), ("dpsgd_node", "sage", True)),
+    ("DPDGC-EDP − GAP-EDP", ("dpdgc_edp", "gcn"), ("gap_edp", "gcn", True)),
+    ("DPDGC-NDP − GAP-NDP", ("dpdgc_ndp", "gcn"), ("gap_ndp", "gcn", True)),
+    ("DPDGC-NDP − DP-MLP", ("dpdgc_ndp", "gcn"), ("dp_mlp", "mlp", True)),
 )
 
 

@@ -21,6 +21,8 @@ MECHANISMS: dict[str, str] = {
     "gap_ndp": "gnnrisk.privacy.gap:GapNdp",
     "progap_edp": "gnnrisk.privacy.progap:ProgapEdp",
     "progap_ndp": "gnnrisk.privacy.progap:ProgapNdp",
+    "dpdgc_edp": "gnnrisk.privacy.dpdgc:DpdgcEdp",
+    "dpdgc_ndp": "gnnrisk.privacy.dpdgc:DpdgcNdp",
     "dpsgd_node": "gnnrisk.privacy.dpsgd_node:DpsgdNode",
     "dp_mlp": "gnnrisk.privacy.dp_mlp:DpMlp",
 }

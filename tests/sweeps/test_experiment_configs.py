@@ -69,7 +69,7 @@ def test_tradeoff_grid():
     eps = [float(e) for e in blocks[1]["privacy.epsilon"].split(",")]
     assert eps == [0.5, 1, 2, 4, 8, 16]
     assert "privacy.epsilon" not in blocks[0] and blocks[0]["privacy"] == "none"
-    assert planned_jobs(cfg) == (3 + 2 * 2 * 6 + 4 * 6 + 6 + 6) * 5
+    assert planned_jobs(cfg) == (3 + 2 * 2 * 6 + 4 * 6 + 2 * 6 + 6 + 6) * 5
     named = {name for block in blocks for name in block["privacy"].split(",")}
     assert named == set(MECHANISMS), "every mechanism is in the paper grid"
 
