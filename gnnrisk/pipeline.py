@@ -22,6 +22,8 @@ from gnnrisk.logger import validate_logger
 from gnnrisk.models import STATIC_MODELS, validate_model
 from gnnrisk.models.recurrent import TEMPORAL_MODELS
 from gnnrisk.privacy import MECHANISMS, Mechanism, TrainedModel, build_mechanism
+from gnnrisk.privacy.diagnostics import drowned_parts
+from gnnrisk.protocol import check_protocol
 from gnnrisk.results import STAGING_DIR, write_metrics, write_run_start, write_training_record
 from gnnrisk.train.forecast import Forecast, validate_window
 from gnnrisk.train.loop import validate_train_cfg
@@ -56,6 +58,7 @@ def validate_run(cfg: DictConfig, data: Data) -> Mechanism:
     `validate_stage(stage_cfg, data, model_name)`.
     """
     validate_logger(cfg.get("logger"))  # logger name, its packages, a writable logger.dir
+    check_protocol(cfg)
     mechanism = build_mechanism(cfg.privacy)
     keep_diagnostics(cfg.privacy)
     validate_model(cfg.model)
@@ -176,11 +179,23 @@ class PreparedRun:
     device: torch.device
     data: Data
     mechanism: Mechanism
+    noise_seed: int | None = None   # `noise_seed`: the mechanism's seed (model init and noise); None = `seed`
+
+    @property
+    def mechanism_seed(self) -> int:
+        """The seed passed to the mechanism: `noise_seed` when set, else the run's `seed` (data and split)."""
+        return self.seed if self.noise_seed is None else self.noise_seed
+
+
+def check_noise_seed(value: Any) -> int | None:
+    """`noise_seed`: null (the run's seed) or an integer >= 0."""
+    return None if value is None else int(check_number("noise_seed", value, low=0, integer=True))
 
 
 def prepare_run(cfg: DictConfig, workers: int = 1) -> PreparedRun:
     """Check everything the run can refuse and build its data, writing nothing (ConfigError/DataError)."""
     seed = int(check_number("seed", cfg.seed, low=0, integer=True))
+    noise_seed = check_noise_seed(cfg.get("noise_seed"))
     threads = apply_threads(cfg.get("threads", "auto"), workers)
     seed_everything(seed)
     device = resolve_device(cfg.device)
@@ -191,7 +206,16 @@ def prepare_run(cfg: DictConfig, workers: int = 1) -> PreparedRun:
     else:
         log.info("data %s: %d nodes, %d directed edges, %d features", data.name, data.num_nodes,
                  data.num_edges, data.num_features)
-    return PreparedRun(seed, threads, device, data, validate_run(cfg, data))
+    return PreparedRun(seed, threads, device, data, validate_run(cfg, data), noise_seed)
+
+
+def split_counts(prob: torch.Tensor, data: Data) -> dict[str, int]:
+    """The split sizes and the count of correctly classified validation nodes (argmax), which a private
+    hyperparameter selection adds its noise to (gnnrisk/private_selection/score.py)."""
+    val = data.val_mask.cpu()
+    correct = int((prob[val].argmax(1) == data.y.cpu()[val]).sum())
+    return {"num_train": int(data.train_mask.sum()), "num_val": int(val.sum()), "num_test": int(data.test_mask.sum()),
+            "val_correct": correct}
 
 
 @dataclass
@@ -246,13 +270,14 @@ def run_forecast(cfg: DictConfig, run: PreparedRun, run_dir: Path) -> Experiment
     """A run on data with periods: rolling-origin forecasters, scored per horizon; forecast.csv per origin."""
     data = run.data.to(run.device)
     window = validate_window(cfg.get("eval", {}), int(data.num_periods))
-    forecast = run.mechanism.train_forecaster(data, cfg.model, cfg.train, window, run.seed)
+    forecast = run.mechanism.train_forecaster(data, cfg.model, cfg.train, window, run.mechanism_seed)
     fit = forecast.fit
     metrics: dict[str, Any] = {
         "model": cfg.model.name, "dataset": data.name, "seed": run.seed, "device": str(run.device),
         "num_nodes": int(data.num_nodes), "num_periods": int(data.num_periods),
         "num_edges": int(data.tie_index.size(1)), "epochs": fit.epochs, "best_epoch": fit.best_epoch,
         "train_seconds": fit.train_seconds, "threads": run.threads,
+        **({} if run.noise_seed is None else {"noise_seed": run.noise_seed}),
     }
     metrics.update(forecast.privacy)
     scores, table = evaluate_forecast(forecast, data.cpu(), cfg.get("eval", {}).get("selection_rate"))
@@ -264,6 +289,14 @@ def run_forecast(cfg: DictConfig, run: PreparedRun, run_dir: Path) -> Experiment
                                          keep_diagnostics(cfg.privacy)))
     write_metrics(run_dir, metrics)
     return ExperimentResult(metrics, data, forecast)
+
+
+def warn_if_drowned(privacy: dict[str, Any]) -> None:
+    """One warning line when a private mechanism's noise dwarfs its signal (`gnnrisk.privacy.diagnostics`)."""
+    parts = drowned_parts(privacy)
+    if parts:
+        log.warning("privacy=%s: the noise drowns the signal in %s: what that part learned or released cannot be "
+                    "told from noise (docs/config/privacy.md#diagnostics)", privacy.get("mechanism"), "; ".join(parts))
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> dict[str, Any]:
@@ -282,15 +315,18 @@ def execute_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> Expe
         return run_forecast(cfg, run, run_dir)
     seed, threads, device, mechanism = run.seed, run.threads, run.device, run.mechanism
     data = run.data.to(device)
-    trained: TrainedModel = mechanism.train(data, cfg.model, cfg.train, seed)
+    trained: TrainedModel = mechanism.train(data, cfg.model, cfg.train, run.mechanism_seed)
     prob = trained.predict_proba().cpu()
     metrics: dict[str, Any] = {
         "model": cfg.model.name, "dataset": data.name, "seed": seed, "device": str(device),
+        **({} if run.noise_seed is None else {"noise_seed": run.noise_seed}),
         "num_nodes": int(data.num_nodes), "num_edges": int(data.num_edges) // 2,
         "epochs": trained.fit.epochs, "best_epoch": trained.fit.best_epoch,
         "train_seconds": trained.fit.train_seconds, "threads": threads,
+        **split_counts(prob, data),
     }
     metrics.update(trained.privacy)
+    warn_if_drowned(trained.privacy)
     metrics.update(evaluate(prob, data.cpu(), cfg.get("eval", {}).get("selection_rate")))
     metrics.update(run_stages(cfg, data, trained, run_dir, seed))
     metrics["epsilon_covers"] = None if trained.privacy.get("epsilon") is None else mechanism.releases

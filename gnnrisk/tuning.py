@@ -9,7 +9,9 @@ study runs until `n_trials` trials have ended. Each trial is one job of the conf
 its objective is read from its run folder's metrics.json, so skipped, resumed and Slurm jobs count alike.
 
 Choosing the best of K private trials by a validation score is itself a function of all K releases:
-the study table and `tuning/best.json` mark such a selection and bound its cost by basic composition.
+the study table and `tuning/best.json` mark such a selection and bound its cost by basic composition, or,
+under `private_selection` (random search over a random number of trials, each with its own noise_seed; at
+node level scored by a noisy validation count), by Papernot and Steinke's theorems (gnnrisk/private_selection/).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ BEST_FILE = "best.json"
 # Trial user attributes: where its job ran, whether that job ended (a FAIL without it was interrupted),
 # which interrupted trial it retries, and why it failed.
 RUN_DIR_ATTR, ENDED_ATTR, RETRY_ATTR, REASON_ATTR = "run_dir", "job_ended", "retry_of", "failure"
+NOISE_SEED_ATTR = "noise_seed"  # under private selection: the noise_seed the trial's run got (private_selection.score)
 OBJECTIVE_ATTR = "objective"  # a study attribute: the metric its values are of
 
 
@@ -223,6 +226,7 @@ class StudyPlan:
     space: SearchSpace
     sampler: "optuna.samplers.BaseSampler"
     sampler_cfg: dict[str, Any]
+    private: Any = None             # a private_selection.PrivateSelection: K drawn from it replaces n_trials
 
 
 def _count(field_name: str, value: Any, low: int) -> int:
@@ -271,10 +275,11 @@ def plan_study(config: DictConfig, arguments: Sequence[str], settings: Mapping[s
     objective = _checked_objective(config)
     space = parse_search_space(settings.get("params"), arguments)
     base = _compose_checked(compose, space.fixed)
+    configs = [base]
     for name, distribution in space.distributions.items():
         for value in representative_values(distribution):
             trial = space.fixed + [f"{space.keys[name]}={override_value(value)}"]
-            _compose_checked(compose, trial)
+            configs.append(_compose_checked(compose, trial))
     objective = _checked_objective(base)  # the search space's fixed values may set data or eval too
     direction = check_direction(settings.get("direction", "maximize"), objective)
     study_name = settings.get("study_name") or "gnnrisk"
@@ -285,8 +290,14 @@ def plan_study(config: DictConfig, arguments: Sequence[str], settings: Mapping[s
     sampler_cfg = OmegaConf.to_container(settings["sampler"], resolve=True) if isinstance(
         settings.get("sampler"), DictConfig) else dict(settings.get("sampler") or {})
     sampler = build_sampler(sampler_cfg, 0)
+    private = None
+    if settings.get("private_selection") is not None:
+        from gnnrisk.private_selection import PrivateSelection, check_plan
+
+        private = PrivateSelection.from_settings(settings["private_selection"])
+        objective = check_plan(private, space.distributions, configs, sampler, objective, space.fixed)
     return StudyPlan(Path(str(config.hydra.sweep.dir)), objective, direction, study_name, n_trials, n_jobs,
-                     space, sampler, sampler_cfg)
+                     space, sampler, sampler_cfg, private)
 
 
 def _checked_objective(cfg: DictConfig) -> str:
@@ -357,7 +368,8 @@ def recover_interrupted(study: "optuna.Study") -> int:
     count = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         if not trial.user_attrs.get(ENDED_ATTR) and trial.number not in retried:
-            study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
+            keep = {NOISE_SEED_ATTR: trial.user_attrs[NOISE_SEED_ATTR]} if NOISE_SEED_ATTR in trial.user_attrs else {}
+            study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number, **keep})
             count += 1
     return count
 
@@ -403,6 +415,12 @@ def run_study(plan: StudyPlan, launch: Callable[[list[list[str]], int], Any],
     from optuna.trial import TrialState
 
     study = open_study(plan)
+    noise = None  # under private selection: the study's noise base (each trial's noise_seed comes from it)
+    if plan.private is not None or "private_selection" in study.user_attrs:  # K replaces n_trials, drawn once
+        from gnnrisk.private_selection import drawn_trials, noise_base
+
+        plan.n_trials = drawn_trials(study, plan.private)
+        noise = noise_base(study, plan.private)
     recovered = recover_interrupted(study)
     done = ended_trials(study)
     if done or recovered:
@@ -413,7 +431,8 @@ def run_study(plan: StudyPlan, launch: Callable[[list[list[str]], int], Any],
         batch = [study.ask(plan.space.distributions) for _ in range(min(plan.n_jobs, plan.n_trials - done))]
         jobs: dict[tuple[str, ...], list[Any]] = {}  # one job per distinct overrides (a repeat reads its folder)
         for trial in batch:
-            jobs.setdefault(tuple(plan.space.overrides(trial.params)), []).append(trial)
+            extra = [] if noise is None else [f"noise_seed={trial_noise_seed_of(study, trial, noise)}"]
+            jobs.setdefault(tuple(plan.space.overrides(trial.params) + extra), []).append(trial)
         folders = {}
         for num, (overrides, trials) in enumerate(jobs.items(), start=batch[0].number):
             folders[overrides] = job_dir(compose, list(overrides), num)
@@ -421,7 +440,13 @@ def run_study(plan: StudyPlan, launch: Callable[[list[list[str]], int], Any],
                 trial.set_user_attr(RUN_DIR_ATTR, _relative(folders[overrides], plan.sweep_dir))
         launch([list(o) for o in jobs], batch[0].number)
         for overrides, trials in jobs.items():
-            value, why = read_objective(folders[overrides], plan.objective)
+            if noise is not None and plan.private.score_noise is not None:  # node level: the noisy count
+                from gnnrisk.private_selection import score_run
+
+                value, why = score_run(folders[overrides], trials[0].user_attrs[NOISE_SEED_ATTR],
+                                       plan.private.score_noise)
+            else:
+                value, why = read_objective(folders[overrides], plan.objective)
             for trial in trials:
                 trial.set_user_attr(ENDED_ATTR, True)
                 if value is None:
@@ -438,6 +463,20 @@ def run_study(plan: StudyPlan, launch: Callable[[list[list[str]], int], Any],
         log.info("best trial %d: %s=%.4f %s (%s)", best["best_trial"], plan.objective, best["best_value"],
                  best["best_params"], best["best_run_dir"])
     return study
+
+
+def trial_noise_seed_of(study: "optuna.Study", trial: "optuna.Trial", base: int) -> int:
+    """The trial's noise_seed under private selection: kept from the interrupted trial it retries, else drawn
+    from the study's noise base and its number, away from every other trial's (private_selection.score)."""
+    from gnnrisk.private_selection import trial_noise_seed
+
+    seed = trial.user_attrs.get(NOISE_SEED_ATTR)
+    if seed is None:
+        taken = [t.user_attrs[NOISE_SEED_ATTR] for t in study.get_trials(deepcopy=False)
+                 if NOISE_SEED_ATTR in t.user_attrs and t.number != trial.number]
+        seed = trial_noise_seed(base, trial.number, taken)
+        trial.set_user_attr(NOISE_SEED_ATTR, seed)
+    return int(seed)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -460,7 +499,9 @@ def run_privacy(run_dir: Path) -> dict[str, Any]:
     metrics = load_json_object(run_dir / METRICS_FILE)[0] if (run_dir / METRICS_FILE).exists() else None
     if not metrics:
         return {}
-    return {k: metrics.get(k) for k in (*PRIVACY_FIELDS, "privacy_unit_detail")}
+    from gnnrisk.private_selection import CURVE_FIELDS  # what a private selection rebuilds a trial's curve from
+
+    return {k: metrics.get(k) for k in (*PRIVACY_FIELDS, "privacy_unit_detail", *CURVE_FIELDS)}
 
 
 def selection_privacy(releases: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -530,8 +571,9 @@ def study_rows(study: "optuna.Study", plan: StudyPlan) -> list[dict[str, Any]]:
         if state == "FAIL" and not trial.user_attrs.get(ENDED_ATTR):
             state = "INTERRUPTED"
         privacy = run_privacy(plan.sweep_dir / run_dir) if run_dir and trial.state.name == "COMPLETE" else {}
+        noise = {"noise_seed": trial.user_attrs[NOISE_SEED_ATTR]} if NOISE_SEED_ATTR in trial.user_attrs else {}
         rows.append({"number": trial.number, "state": state, plan.objective: trial.value,
-                     **{f"params.{k}": v for k, v in trial.params.items()}, "run_dir": run_dir,
+                     **{f"params.{k}": v for k, v in trial.params.items()}, **noise, "run_dir": run_dir,
                      **{k: privacy.get(k) for k in PRIVACY_FIELDS},
                      "retry_of": trial.user_attrs.get(RETRY_ATTR), "failure": trial.user_attrs.get(REASON_ATTR)})
     return rows
@@ -558,7 +600,12 @@ def selection(study: "optuna.Study", plan: StudyPlan) -> dict[str, Any]:
         out.update({"best_trial": best.number, "best_value": best.value, "best_params": best.params,
                     "best_run_dir": best.user_attrs.get(RUN_DIR_ATTR),
                     "best_overrides": plan.space.overrides(best.params)})
-    out.update(selection_privacy([run_privacy(plan.sweep_dir / f) for f in folders]))
+    releases = [run_privacy(plan.sweep_dir / f) for f in folders]
+    out.update(selection_privacy(releases))
+    if plan.private is not None:
+        from gnnrisk.private_selection import private_selection_fields
+
+        out.update(private_selection_fields(plan.private, releases))
     return out
 
 
@@ -587,8 +634,9 @@ def selection_notes(sweep_dir: Path) -> list[str]:
     best = load_json_object(path)[0] if path.exists() else None
     if not best or not best.get("selection_private"):
         return []
-    return [f"HYPERPARAMETER SELECTION NOT COVERED BY EPSILON: {best.get('selection_note')} "
-            f"(tuning/best.json; docs/tuning.md)"]
+    label = ("PRIVATE HYPERPARAMETER SELECTION" if best.get("selection_epsilon") is not None
+             else "HYPERPARAMETER SELECTION NOT COVERED BY EPSILON")
+    return [f"{label}: {best.get('selection_note')} (tuning/best.json; docs/tuning.md)"]
 
 
 __all__ = ["check_objective", "allowed_objectives", "parse_search_space", "plan_study", "run_study",

@@ -2,7 +2,9 @@
 
 Written for current Optuna (>= 4) because hydra-optuna-sweeper 1.3.0 pins optuna < 3 and does not
 resume (docs/tuning.md has what was tried). Its config fields are kept: sampler (an Optuna sampler
-`_target_` with its seed), direction, study_name, n_trials, n_jobs, params (Hydra sweep syntax).
+`_target_` with its seed), direction, study_name, n_trials, n_jobs, params (Hydra sweep syntax); and
+gnnrisk's own private_selection (a random number of trials, each with its own noise_seed, and at node
+level a noisy validation score; docs/tuning.md).
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ class OptunaSweeper(Sweeper):
     """Ask Optuna for trials, run each as a job of the configured launcher, tell it the run's objective."""
 
     def __init__(self, sampler: Any = None, direction: str = "maximize", study_name: str = "gnnrisk",
-                 n_trials: int = 10, n_jobs: int = 1, params: dict[str, Any] | None = None) -> None:
+                 n_trials: int = 10, n_jobs: int = 1, params: dict[str, Any] | None = None,
+                 private_selection: Any = None) -> None:
         """Keep the fields as given: they are checked in `sweep`, so that a refusal is one line."""
         self.settings = {"sampler": sampler, "direction": direction, "study_name": study_name,
-                         "n_trials": n_trials, "n_jobs": n_jobs, "params": dict(params) if params else None}
+                         "n_trials": n_trials, "n_jobs": n_jobs, "params": dict(params) if params else None,
+                         "private_selection": private_selection}
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Any = None
