@@ -9,6 +9,12 @@ into the build only, never into docs/:
   on it. `config/index.md` gets the top-level settings of `configs/config.yaml` the same way.
 - `studies/<name>.md`: the write-ups `experiments/<name>.md` with the figures they show, and in
   `studies.md` the table of studies (every `configs/experiment/*.yaml` with its write-up).
+- `img/quick_test_auroc_true_vs_epsilon.png`: the headline figure (the quick study's utility against the
+  spent epsilon), drawn by gnnrisk-report's plot from the committed `experiments/quick_figures/summary.csv`
+  and shown on the home page and under the quick study's summary table. `docs/img/` holds a copy (so that
+  the pages read in the repository show it too) that records the SHA-256 of the summary it was drawn from;
+  the build uses it while that matches and draws the figure afresh otherwise, and
+  `python docs/gen_config_pages.py --headline` rewrites the copy (the tests say when it is stale).
 - `benchmarks.md`: the docstring of every `experiments/perf/*.py` at its `<!-- perf-scripts -->` line.
 - `explain_time.md`: a short stand-in while that page is absent (docs/temporal.md links to it).
 - every page: a relative link that leaves docs/ (`../experiments/quick.md`, `../configs/x.yaml`) works
@@ -25,9 +31,12 @@ By hand: `python docs/gen_config_pages.py privacy` prints the privacy page as th
 from __future__ import annotations
 
 import ast
+import hashlib
 import posixpath
 import re
+import struct
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +52,12 @@ FIELDS_MARKER = "<!-- config-fields -->"
 STUDIES_MARKER = "<!-- study-table -->"
 PERF_MARKER = "<!-- perf-scripts -->"
 IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif")
+HEADLINE = "img/quick_test_auroc_true_vs_epsilon.png"   # under docs/ and in the build
+HEADLINE_SOURCE = EXPERIMENTS / "quick_figures" / "summary.csv"
+HEADLINE_ALT = ("Test AUROC against the true outcome by spent epsilon in the quick study: EdgeRand, GAP-EDP and "
+                "GAP-NDP against the non-private GCN and the edge-blind MLP, mean and 95% interval over five seeds")
+SUMMARY_END = "<!-- gnnrisk-report:summary:end -->"
+ISSUE_TAG = re.compile(r"\s*\(issues? \d+[^)]*\)")   # "(issue 6)": a tag of the tracker, not of the study
 SKIPPED_PREFIXES = ("hydra.help",)  # the --help text templates of configs/config.yaml
 COMMANDS = ("gnnrisk-run", "gnnrisk-report", "python", "bash ", "make ")  # an indented header line that runs
 
@@ -393,8 +408,13 @@ _LINK = re.compile(r"(?P<bang>!?)\[(?P<text>[^\]\n]*)\]\((?P<target>[^)\s]+)(?P<
 def _title(markdown: str) -> str:
     for line in markdown.splitlines():
         if line.startswith("# "):
-            return line[2:].strip()
+            return untagged(line[2:].strip())
     return ""
+
+
+def untagged(text: str) -> str:
+    """Text without the issue tracker's tags: `Study (issue 6): every attack` -> `Study: every attack`."""
+    return ISSUE_TAG.sub("", text)
 
 
 def _delink(text: str, repo_path: str) -> str:
@@ -456,6 +476,12 @@ def study_pages() -> dict[str, str | bytes]:
         text = pages[f"studies/{name}"]
         assert isinstance(text, str)
         pages[f"studies/{name}"] = _rewrite_studies(text, sources, names)
+    if "studies/quick.md" in pages and HEADLINE_SOURCE.is_file():  # the headline figure under its table
+        quick = pages["studies/quick.md"]
+        assert isinstance(quick, str)
+        figure = f"\n\n![{HEADLINE_ALT}](../{HEADLINE})\n"
+        pages["studies/quick.md"] = (quick.replace(SUMMARY_END, SUMMARY_END + figure, 1) if SUMMARY_END in quick
+                                     else quick.rstrip("\n") + figure)
     return pages
 
 
@@ -486,16 +512,70 @@ def _rewrite_studies(text: str, sources: set[str], names: set[str]) -> str:
 
 def studies_table() -> str:
     """Every study config with its write-up (when there is one) and the command its config gives."""
-    rows = ["| study | write-up | what its config says it runs |", "|---|---|---|"]
+    rows = ['<div class="studies-table" markdown>', "",
+            "| study | write-up | what its config says it runs |", "|---|---|---|"]
     for member in read_group("experiment"):
         prose = " ".join(l.strip() for l in member.description)
         named = [EXPERIMENTS / f"{member.name}.md"] + [EXPERIMENTS / m for m in re.findall(r"experiments/(\w+\.md)", prose)]
         writeup = next((w for w in named if w.exists()), None)
         link = f"[{escape(_title(writeup.read_text()) or writeup.stem)}](studies/{writeup.name})" if writeup else "(none yet)"
-        summary = _first_sentences(re.sub(rf"^{re.escape(member.name)}:\s*", "", prose))
+        summary = _first_sentences(re.sub(rf"^{re.escape(member.name)}:\s*", "", untagged(prose)))
         rows.append(f"| [`experiment={member.name}`](config/experiment.md#{_anchor('experiment', member.name)}) "
                     f"| {link} | {escape(summary)} |")
-    return "\n".join(rows) + "\n"
+    return "\n".join(rows) + "\n\n</div>\n"
+
+
+SOURCE_KEY = b"gnnrisk-source-sha256"   # the PNG text chunk naming the summary a figure was drawn from
+
+
+def source_digest() -> str:
+    return hashlib.sha256(HEADLINE_SOURCE.read_bytes()).hexdigest()
+
+
+def png_text(png: bytes) -> dict[bytes, bytes]:
+    """The tEXt chunks of a PNG (keyword -> text)."""
+    out, pos = {}, 8
+    while pos + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        if kind == b"tEXt":
+            key, _, value = png[pos + 8:pos + 8 + length].partition(b"\0")
+            out[key] = value
+        pos += 12 + length
+    return out
+
+
+def with_png_text(png: bytes, key: bytes, value: bytes) -> bytes:
+    """The PNG with a tEXt chunk `key: value` before its IEND chunk."""
+    data = key + b"\0" + value
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+    end = png.rindex(b"IEND") - 4
+    return png[:end] + chunk + png[end:]
+
+
+def headline_png() -> bytes:
+    """The headline figure: the committed copy in docs/img/ while it was drawn from the current summary.csv,
+    otherwise drawn now (see `draw_headline`)."""
+    committed = DOCS / HEADLINE
+    if committed.is_file():
+        png = committed.read_bytes()
+        if png_text(png).get(SOURCE_KEY) == source_digest().encode():
+            return png
+    return draw_headline()
+
+
+def draw_headline() -> bytes:
+    """gnnrisk-report's `test_auroc_true` against the spent epsilon, drawn from the quick study's committed
+    summary.csv (what `make figures` reads too), as PNG bytes naming that file's SHA-256."""
+    import tempfile
+
+    import pandas as pd
+
+    from gnnrisk.report import plot_metric_vs_x
+
+    with tempfile.TemporaryDirectory() as folder:
+        paths = plot_metric_vs_x(pd.read_csv(HEADLINE_SOURCE), "test_auroc_true", "epsilon", Path(folder))
+        png = next(p for p in paths if p.suffix == ".png").read_bytes()
+    return with_png_text(png, SOURCE_KEY, source_digest().encode())
 
 
 def _first_sentences(text: str, at_least: int = 80, at_most: int = 320) -> str:
@@ -556,6 +636,8 @@ def generated_pages() -> dict[str, str | bytes]:
             pages[page] = insert_at((DOCS / page).read_text(), marker, generated())
     if not (DOCS / "explain_time.md").exists():
         pages["explain_time.md"] = EXPLAIN_TIME_STAND_IN
+    if HEADLINE_SOURCE.is_file():
+        pages[HEADLINE] = headline_png()
     on_disk = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*") if p.is_file()}
     for page in sorted(on_disk | set(pages)):
         if not page.endswith(".md") or page.startswith("studies/"):
@@ -589,6 +671,10 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[0] == "--list":
         print("\n".join(sorted(pages)))
+        return 0
+    if argv[0] == "--headline":   # the repository's copy of the headline figure (docs/img/), drawn afresh
+        (DOCS / HEADLINE).write_bytes(draw_headline())
+        print(DOCS / HEADLINE)
         return 0
     name = argv[0] if argv[0] in pages else f"config/{argv[0]}.md"
     if name not in pages or isinstance(pages[name], bytes):

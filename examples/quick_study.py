@@ -66,23 +66,31 @@ gnnrisk.sweep({"privacy": "none", "seed": [0, 1]}, sweep_dir=SWEEP, overrides=SM
 # `gnnrisk.report.load` reads every run folder under the sweep folder (what `gnnrisk-report` reads),
 # `summarize` groups runs that differ only by seed (mean, std, 95% t-interval, paired difference to the
 # non-private run), `display_table` and `paired_table` give the text tables of summary.md and paired.md.
+#
+# Two seeds are enough to run the example, not to conclude anything: with one degree of freedom the
+# t-interval is 12.7 standard errors wide on each side, so it usually reaches past what an AUROC can
+# take. The tables show such an interval clipped to [0, 1] and marked †, with a sentence under the
+# table (`footnotes`); the plots mark the clipped ends and say on their face that n < 3.
 
 # %%
 runs = gnnrisk.report.load(SWEEP)
 summary = gnnrisk.report.summarize(runs, ["test_auroc_true", "test_auroc"])
 table = gnnrisk.report.display_table(summary)
-markdown = gnnrisk.report.to_markdown(table)
-(OUT / "summary.md").write_text(markdown)
-print(markdown)
+(OUT / "summary.md").write_text(gnnrisk.report.to_markdown(table, notes=False))  # the table alone
+print(gnnrisk.report.to_markdown(table))  # the table, and under it what a † means
+seeds = int(summary["n_runs"].min())
+if seeds < 3:
+    print(f"{seeds} seed(s) per group: the 95% intervals are too wide to tell these groups apart; "
+          f"use 3 or more (the studies use 5)")
 paired = gnnrisk.report.paired_table(summary)
 print(gnnrisk.report.to_markdown(paired) if paired is not None else "no paired differences")
 
 # %% [markdown]
 # ## Plot
 #
-# Utility against the epsilon each group spent, with its 95% band; the non-private reference as a
-# dashed line. The plot functions write PNG and PDF into a folder and return the paths (in a
-# notebook: `IPython.display.Image(paths[0])`).
+# Utility against the epsilon each group spent, with its 95% band (clipped to [0, 1], the clipped ends
+# marked ▲▼); the non-private reference as a dashed line. The plot functions write PNG and PDF into a
+# folder and return the paths (in a notebook: `IPython.display.Image(paths[0])`).
 
 # %%
 paths = gnnrisk.report.plot_metric_vs_x(summary, "test_auroc_true", "epsilon", OUT)

@@ -31,7 +31,7 @@ from omegaconf.errors import OmegaConfBaseException
 from gnnrisk.app import CONFIG_DIR, execute_job, skip_finished_of
 from gnnrisk.app import run_job as cli_job
 from gnnrisk.errors import ConfigError
-from gnnrisk.preflight import check_overrides
+from gnnrisk.preflight import check_output_folder, check_overrides, quote_values
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,6 +87,7 @@ def run(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> Run
         [cfg] = _compose_jobs([overrides], ["hydra.mode=RUN"], overrides)
         if run_dir is not None:
             _set_folder(cfg, "run", run_dir, record=True)
+        check_output_folder(cfg, "run", list(cfg.hydra.overrides.task), "run_dir" if run_dir is not None else None)
         ret = _launch(cfg, "hydra.run.dir", None, _api_job)
     outcome = ret.return_value
     if isinstance(outcome, Exception):
@@ -118,9 +119,12 @@ def sweep(grid: Mapping[str, Any] | Sequence[str] | Sequence[Sequence[str]],
     with _hydra_state_kept():
         configs, folder = _sweep_configs(lines)
         target = Path(sweep_dir if sweep_dir is not None else folder)
+        for cfg in configs:
+            _set_folder(cfg, "sweep", target, record=sweep_dir is not None)
+        for cfg in configs[:1]:  # a usable folder, with room for MLflow's default store
+            check_output_folder(cfg, "sweep", [], "sweep_dir" if sweep_dir is not None else None)
         run_dirs = []
         for i, cfg in enumerate(configs):
-            _set_folder(cfg, "sweep", target, record=sweep_dir is not None)
             with open_dict(cfg.hydra):
                 cfg.hydra.job.id = cfg.hydra.job.num = i  # as Hydra's basic launcher numbers its jobs
             ret = _launch(cfg, "hydra.sweep.dir", "hydra.sweep.subdir", cli_job)
@@ -133,7 +137,7 @@ def _override_list(overrides: Any, name: str) -> list[str]:
     if isinstance(overrides, (str, bytes)) or not all(isinstance(o, str) for o in overrides):
         raise TypeError(f"{name}: expected a list of override strings such as ['model=sage', 'seed=1'], "
                         f"got {overrides!r}")
-    return list(overrides)
+    return quote_values(list(overrides))  # non-ASCII values (paths) quoted for Hydra's grammar, as gnnrisk-run does
 
 
 def _parse(overrides: list[str]) -> list[Any]:

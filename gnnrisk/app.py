@@ -14,8 +14,8 @@ from hydra._internal.utils import get_args_parser
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from gnnrisk.errors import ConfigError, GnnriskError
-from gnnrisk.preflight import check_overrides
+from gnnrisk.errors import ConfigError, GnnriskError, error_lines
+from gnnrisk.preflight import check_overrides, quote_values
 from gnnrisk.progress import last_sweep_state
 from gnnrisk.results import METRICS_FILE, SKIP_MARKER, load_json_object, write_error
 from gnnrisk.summary import print_summary
@@ -114,7 +114,8 @@ def _run_job(cfg: DictConfig) -> dict[str, Any] | None:
     try:
         result = execute_job(cfg)
     except GnnriskError as err:
-        print(f"gnnrisk: error: {err}", file=sys.stderr)
+        for line in error_lines(err):  # one line per refused field
+            print(f"gnnrisk: error: {line}", file=sys.stderr)
         if multirun:
             return None
         sys.exit(2)
@@ -144,11 +145,19 @@ def main() -> None:
     Exit codes: 0 all runs finished; 2 bad input (one line on stderr, nothing run); 3 a sweep ran to
     its end but some of its runs failed (their folders hold error.json).
     """
+    if "--version" in sys.argv[1:]:  # answered before Hydra's parser, whose --version names Hydra's
+        from gnnrisk import __version__
+
+        print(f"gnnrisk {__version__}")
+        return
     args = get_args_parser().parse_args(sys.argv[1:])
     if not (args.help or args.hydra_help or args.shell_completion or args.info or args.config_dir
             or args.config_path or args.config_name or args.experimental_rerun):
+        overrides = quote_values(args.overrides)  # non-ASCII values (paths) quoted, as Hydra's grammar needs
+        quoted = dict(zip(args.overrides, overrides))
+        sys.argv = [quoted.get(arg, arg) for arg in sys.argv]
         try:
-            check_overrides(args.overrides, CONFIG_DIR)
+            check_overrides(overrides, CONFIG_DIR, multirun=bool(args.multirun))
         except ConfigError as err:
             print(f"gnnrisk: error: {err}", file=sys.stderr)
             sys.exit(2)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
 
 
 class GnnriskError(Exception):
@@ -16,6 +17,49 @@ class ConfigError(GnnriskError):
     def __init__(self, field: str, value: Any, allowed: str):
         self.field, self.value, self.allowed = field, value, allowed
         super().__init__(f"{field}={value!r} is not allowed: {allowed}")
+
+
+class ConfigErrors(ConfigError):
+    """Several fields refused at once, one ConfigError each: reported one line per field.
+
+    A ConfigError itself, so that code catching one catches these; `field`, `value`, `allowed` are the first's.
+    """
+
+    def __init__(self, errors: Sequence[ConfigError]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        self.field, self.value, self.allowed = first.field, first.value, first.allowed
+        Exception.__init__(self, "\n".join(map(str, self.errors)))
+
+
+class Refusals:
+    """Collects the refusals of independent checks, so that one run reports every bad field at once."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        """Run the block; a ConfigError (or several) it raises is kept for `raise_any` instead of stopping."""
+        try:
+            yield
+        except ConfigErrors as err:
+            self.errors += err.errors
+        except ConfigError as err:
+            self.errors.append(err)
+
+    def raise_any(self) -> None:
+        """Raise what was collected: one ConfigError as itself, several as ConfigErrors (first seen first)."""
+        unique = list({str(err): err for err in self.errors}.values())
+        if len(unique) == 1:
+            raise unique[0]
+        if unique:
+            raise ConfigErrors(unique)
+
+
+def error_lines(err: GnnriskError) -> list[str]:
+    """The lines a user error is reported as: one per refused field."""
+    return [str(e) for e in err.errors] if isinstance(err, ConfigErrors) else [str(err)]
 
 
 class DataError(GnnriskError):
@@ -37,6 +81,10 @@ def check_number(field: str, value: Any, *, low: float | None = None, high: floa
     hi = ")" if high_open else "]"
     rng = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
     kind = "an integer" if integer else "a number"
+    if isinstance(value, str) and value.strip().lower().lstrip("+-") in (".inf", "infinity", ".nan"):
+        spelled = value.strip().lower().replace(".", "").replace("infinity", "inf")
+        raise ConfigError(field, value, f"expected {kind} in {rng} (on the command line write {spelled}; "
+                          f"{value.strip()} is YAML's spelling, read as text in an override)")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(field, value, f"expected {kind} in {rng}")
     if math.isnan(value) or (integer and math.isinf(value)):  # before int(), which raises on both

@@ -17,7 +17,8 @@ from torch_geometric.data import Data
 from gnnrisk.audit.group_metrics import group_fairness
 from gnnrisk.data import build_dataset
 from gnnrisk.data.temporal import is_temporal
-from gnnrisk.errors import ConfigError, check_number
+from gnnrisk.errors import ConfigError, Refusals, check_number
+from gnnrisk.presets import apply_preset
 from gnnrisk.logger import validate_logger
 from gnnrisk.models import STATIC_MODELS, validate_model
 from gnnrisk.models.recurrent import TEMPORAL_MODELS
@@ -54,29 +55,53 @@ def enabled_stages(cfg: DictConfig) -> list[tuple[DictConfig, Any]]:
 def validate_run(cfg: DictConfig, data: Data) -> Mechanism:
     """Everything a run can refuse, checked before any training: returns the configured mechanism.
 
-    Mechanism, model and train settings, then each enabled stage's
-    `validate_stage(stage_cfg, data, model_name)`.
+    Mechanism, model and train settings, then each enabled stage's `validate_stage(stage_cfg, data,
+    model_name)`. Independent checks all run, so that every bad field is refused at once (ConfigErrors).
     """
-    validate_logger(cfg.get("logger"))  # logger name, its packages, a writable logger.dir
-    check_protocol(cfg)
-    mechanism = build_mechanism(cfg.privacy)
-    keep_diagnostics(cfg.privacy)
-    validate_model(cfg.model)
+    refusals = Refusals()
+    with refusals.check():
+        validate_logger(cfg.get("logger"))  # logger name, its packages, a writable logger.dir
+    with refusals.check():
+        check_protocol(cfg)
+    mechanism: Mechanism | None = None
+    with refusals.check():
+        mechanism = build_mechanism(cfg.privacy)
+    with refusals.check():
+        keep_diagnostics(cfg.privacy)
+    model_ok = False
+    with refusals.check():
+        validate_model(cfg.model)
+        model_ok = True
     temporal = is_temporal(data)
-    check_model_for_data(cfg, data, mechanism)
-    mechanism.check_model(cfg.model)
-    sampled_layers = None if cfg.model.name in ("mlp", *TEMPORAL_MODELS) else int(cfg.model.num_layers)
-    validate_train_cfg(cfg.train, sampled_layers)
-    check_selection_rate(cfg.get("eval", {}).get("selection_rate"))
-    check_objective(cfg.get("eval", {}).get("objective"), getattr(data, "y_true", None) is not None)
+    if mechanism is not None and model_ok:  # the mechanism's checks read the (valid) model settings
+        with refusals.check():
+            check_model_for_data(cfg, data, mechanism)
+        with refusals.check():
+            mechanism.check_model(cfg.model)
+    if mechanism is not None:
+        with refusals.check():
+            mechanism.check_data(data)
+    with refusals.check():
+        sampled_layers = (None if not model_ok or cfg.model.name in ("mlp", *TEMPORAL_MODELS)
+                          else int(cfg.model.num_layers))
+        validate_train_cfg(cfg.train, sampled_layers)
+    with refusals.check():
+        check_selection_rate(cfg.get("eval", {}).get("selection_rate"))
+    with refusals.check():
+        check_objective(cfg.get("eval", {}).get("objective"), getattr(data, "y_true", None) is not None)
     if temporal:
-        validate_window(cfg.get("eval", {}), int(data.num_periods))
+        with refusals.check():
+            validate_window(cfg.get("eval", {}), int(data.num_periods))
     for stage_cfg, module in enabled_stages(cfg):
-        if temporal and stage_cfg.name not in getattr(module, "TEMPORAL_MEMBERS", ()):
-            group = module.__name__.rsplit(".", 1)[-1]
-            raise ConfigError(group, stage_cfg.name, f"not available on data with periods ({data.name}); "
-                              "available: " + ", ".join(("none", *getattr(module, "TEMPORAL_MEMBERS", ()))))
-        module.validate_stage(stage_cfg, data, cfg.model.name)
+        with refusals.check():
+            if temporal and stage_cfg.name not in getattr(module, "TEMPORAL_MEMBERS", ()):
+                group = module.__name__.rsplit(".", 1)[-1]
+                member = getattr(module, "member_of", lambda c: c.name)(stage_cfg)  # attack: the selected ones
+                raise ConfigError(group, member, f"not available on data with periods ({data.name}); "
+                                  "available: " + ", ".join(("none", *getattr(module, "TEMPORAL_MEMBERS", ()))))
+            module.validate_stage(stage_cfg, data, cfg.model.name)
+    refusals.raise_any()
+    assert mechanism is not None  # build_mechanism refused otherwise
     return mechanism
 
 
@@ -194,6 +219,7 @@ def check_noise_seed(value: Any) -> int | None:
 
 def prepare_run(cfg: DictConfig, workers: int = 1) -> PreparedRun:
     """Check everything the run can refuse and build its data, writing nothing (ConfigError/DataError)."""
+    cfg = apply_preset(cfg)
     seed = int(check_number("seed", cfg.seed, low=0, integer=True))
     noise_seed = check_noise_seed(cfg.get("noise_seed"))
     threads = apply_threads(cfg.get("threads", "auto"), workers)
@@ -278,6 +304,7 @@ def run_forecast(cfg: DictConfig, run: PreparedRun, run_dir: Path) -> Experiment
         "num_edges": int(data.tie_index.size(1)), "epochs": fit.epochs, "best_epoch": fit.best_epoch,
         "train_seconds": fit.train_seconds, "threads": run.threads,
         **({} if run.noise_seed is None else {"noise_seed": run.noise_seed}),
+        **({} if cfg.get("preset") is None else {"preset": cfg.preset}),
     }
     metrics.update(forecast.privacy)
     scores, table = evaluate_forecast(forecast, data.cpu(), cfg.get("eval", {}).get("selection_rate"))
@@ -309,6 +336,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> dict[str
 
 def execute_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> ExperimentResult:
     """`run_experiment`, also returning the data and the trained model (`gnnrisk-run` and `gnnrisk.run`)."""
+    cfg = apply_preset(cfg)  # `preset=tiny`: the sizes capped in the config that config.yaml records
     write_run_start(run_dir, cfg)
     run = prepare_run(cfg, workers)
     if is_temporal(run.data):
@@ -320,6 +348,7 @@ def execute_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> Expe
     metrics: dict[str, Any] = {
         "model": cfg.model.name, "dataset": data.name, "seed": seed, "device": str(device),
         **({} if run.noise_seed is None else {"noise_seed": run.noise_seed}),
+        **({} if cfg.get("preset") is None else {"preset": cfg.preset}),
         "num_nodes": int(data.num_nodes), "num_edges": int(data.num_edges) // 2,
         "epochs": trained.fit.epochs, "best_epoch": trained.fit.best_epoch,
         "train_seconds": trained.fit.train_seconds, "threads": threads,

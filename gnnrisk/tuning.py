@@ -236,6 +236,18 @@ def _count(field_name: str, value: Any, low: int) -> int:
     return int(check_number(field_name, value, low=low, integer=True))
 
 
+def _is_exhaustive(target: Any) -> bool:
+    """Whether `target` names Optuna's GridSampler or BruteForceSampler (or a subclass); False when unknown."""
+    import optuna
+    from hydra.utils import get_class
+
+    try:
+        cls = get_class(str(target))
+    except Exception:  # noqa: BLE001 - an unknown class: instantiate's own message names it
+        return False
+    return isinstance(cls, type) and issubclass(cls, (optuna.samplers.GridSampler, optuna.samplers.BruteForceSampler))
+
+
 def build_sampler(sampler_cfg: Any, seed_offset: int) -> "optuna.samplers.BaseSampler":
     """The configured Optuna sampler (`_target_` and its arguments, TPE by default); its seed moved by
     `seed_offset` (the trials already in the study) so that a resumed study does not redraw its first
@@ -248,6 +260,9 @@ def build_sampler(sampler_cfg: Any, seed_offset: int) -> "optuna.samplers.BaseSa
     cfg.setdefault("_target_", "optuna.samplers.TPESampler")
     if cfg.get("seed") is not None:
         cfg["seed"] = int(cfg["seed"]) + seed_offset
+    if _is_exhaustive(cfg["_target_"]):  # checked on the class: building one needs arguments it would complain of
+        raise ConfigError("hydra.sweeper.sampler", cfg["_target_"], "an exhaustive grid is hydra/sweeper=grid's "
+                          "job; here use optuna.samplers.TPESampler, RandomSampler, QMCSampler, ...")
     try:
         sampler = instantiate(cfg)
     except Exception as err:  # an unknown class or argument: the user's config, one line

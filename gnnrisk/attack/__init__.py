@@ -7,7 +7,6 @@ every attack whose block is present runs, in the order of `ATTACKS`, after one t
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,14 @@ from torch_geometric.data import Data
 from gnnrisk.attack.context import AttackContext
 from gnnrisk.errors import ConfigError
 from gnnrisk.models import validate_model
+from gnnrisk.plugins import Registry
 from gnnrisk.privacy import TrainedModel
 
 log = logging.getLogger(__name__)
 
-# attack name (its config block under `attack`) -> module holding `run(ctx) -> dict`.
-ATTACKS: dict[str, str] = {
+# attack name (its config block under `attack`) -> module holding `run(ctx) -> dict` (and optionally
+# `validate(cfg, data)`); plug-ins add theirs under entry-point group `gnnrisk.attacks` (gnnrisk.plugins).
+BUILTIN_ATTACKS: dict[str, str] = {
     "lsa": "gnnrisk.attack.lsa",
     "mia": "gnnrisk.attack.membership",
     "linkteller": "gnnrisk.attack.linkteller",
@@ -32,6 +33,7 @@ ATTACKS: dict[str, str] = {
     "canary": "gnnrisk.attack.canary_audit",
     "canary_nodes": "gnnrisk.attack.node_canary_audit",
 }
+ATTACKS = Registry("attack", BUILTIN_ATTACKS)
 # Attacks that produce an epsilon lower bound (`attack_<name>_eps_lower`), in order of preference for `eps_lower`.
 AUDITS = ("adjacency", "canary", "canary_nodes")
 # The neighbouring relation each audit's trials toggle: what its bound is a bound on.
@@ -59,6 +61,14 @@ def selected_attacks(stage_cfg: DictConfig) -> list[str]:
     return [name for name in ATTACKS if name in chosen]
 
 
+def member_of(stage_cfg: DictConfig) -> str | list[str]:
+    """The members chosen with `attack=...` (the group's node is named `attacks`): one name, or the list."""
+    keys = [k for k in stage_cfg.keys()
+            if k not in SHARED_KEYS and isinstance(stage_cfg[k], DictConfig) and stage_cfg[k].get("enabled")]
+    chosen = [name for name in ATTACKS if name in keys]
+    return chosen[0] if len(chosen) == 1 else chosen or str(stage_cfg.get("name"))
+
+
 def headline_bound(out: dict[str, Any]) -> dict[str, Any]:
     """`eps_lower`: the first audit in `AUDITS` order that produced a bound, with how its trials were drawn.
 
@@ -74,12 +84,20 @@ def headline_bound(out: dict[str, Any]) -> dict[str, Any]:
             "eps_lower_trials": out[f"attack_{best}_eps_lower_trials"], "eps_lower_confidence": 0.95}
 
 
+def attack_module(name: str) -> Any:
+    """The module of attack `name`; a plug-in without `run(ctx)` is refused in one line."""
+    module = ATTACKS.load(name)
+    if not callable(getattr(module, "run", None)):
+        raise ConfigError("attack", name, f"{ATTACKS[name]} of {ATTACKS.source(name)} has no run(ctx) function")
+    return module
+
+
 def validate_stage(stage_cfg: DictConfig, data: Data, model_name: str) -> None:
     """Check every selected attack's settings against the dataset before any training."""
     if stage_cfg.get("reference") is not None:
         validate_model(stage_cfg.reference)
     for name in selected_attacks(stage_cfg):
-        module = importlib.import_module(ATTACKS[name])
+        module = attack_module(name)
         if hasattr(module, "validate"):
             module.validate(stage_cfg, data)
 
@@ -90,9 +108,9 @@ def run_stage(stage_cfg: DictConfig, data: Data, trained: TrainedModel, run_dir:
     out: dict[str, Any] = {}
     for name in selected_attacks(stage_cfg):
         log.info("attack %s", name)
-        out.update(importlib.import_module(ATTACKS[name]).run(ctx))
+        out.update(attack_module(name).run(ctx))
     out.update(headline_bound(out))
     return out
 
 
-__all__ = ["ATTACKS", "run_stage", "validate_stage"]
+__all__ = ["ATTACKS", "BUILTIN_ATTACKS", "attack_module", "run_stage", "validate_stage"]

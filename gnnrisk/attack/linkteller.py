@@ -72,27 +72,41 @@ def queried_model(ctx: AttackContext, setting: str, train_side: torch.Tensor) ->
 
 
 def validate(cfg: DictConfig, data: Data) -> tuple[str, float, int, int]:
-    """Setting, delta, chunk and node count of `attack.linkteller`, checked against the inductive split."""
+    """Setting, delta, chunk and node count of `attack.linkteller`, checked against the inductive split.
+
+    Every field's type and range is checked whatever `pairs` is; the graph bounds only for the field that
+    the chosen `pairs` reads (`num_nodes` for all, `num_pairs` for balanced).
+    """
     block = cfg.linkteller
     setting = check_choice("attack.linkteller.setting", block.setting, SETTINGS)
-    pairing_of(block)
+    pairing, num_pairs = pairing_of(block)
     delta = check_number("attack.linkteller.delta", block.delta, low=0.0, low_open=True)
     chunk = int(check_number("attack.linkteller.chunk", block.chunk, low=1, integer=True))
-    _, attack_side = inductive_sides(data, "linkteller")
-    available = int(attack_side.sum())
     count = int(check_number("attack.linkteller.num_nodes", block.num_nodes, low=2, integer=True))
-    if count > available:
-        raise ConfigError("attack.linkteller.num_nodes", count,
-                          f"expected at most {available} (nodes on the attack side of the inductive split)")
+    _, attack_side = inductive_sides(data, "linkteller")
+    if pairing == "all":
+        available = int(attack_side.sum())
+        if count > available:
+            raise ConfigError("attack.linkteller.num_nodes", count,
+                              f"expected at most {available} (nodes on the attack side of the inductive split)")
+    else:
+        pool = attack_side if setting == "inductive" else torch.ones_like(attack_side)
+        ei = data.edge_index.cpu()
+        ties = int((pool[ei[0]] & pool[ei[1]] & (ei[0] != ei[1])).sum())
+        if num_pairs > ties:
+            where = "attack-side nodes of the inductive split" if setting == "inductive" else "graph's nodes"
+            raise ConfigError("attack.linkteller.num_pairs", num_pairs, f"expected at most {ties} (the directed "
+                              f"ties among the {where}, which pairs=balanced draws its edges from)")
     return setting, delta, chunk, count
 
 
 def pairing_of(block: DictConfig) -> tuple[str, int]:
-    """`attack.linkteller.pairs` (all when absent) and, for `balanced`, `num_pairs` (edges, and as many non-edges)."""
+    """`attack.linkteller.pairs` (all when absent) and `num_pairs` (edges, and as many non-edges; used by balanced)."""
     pairing = check_choice("attack.linkteller.pairs", block.get("pairs", "all"), PAIRINGS)
-    if pairing == "all":
+    if pairing == "all" and block.get("num_pairs") is None:
         return pairing, 0
-    return pairing, int(check_number("attack.linkteller.num_pairs", block.get("num_pairs"), low=1, integer=True))
+    num_pairs = int(check_number("attack.linkteller.num_pairs", block.get("num_pairs"), low=1, integer=True))
+    return pairing, 0 if pairing == "all" else num_pairs
 
 
 def node_uniform_pairs(edge_index: torch.Tensor, pool: torch.Tensor, count: int,

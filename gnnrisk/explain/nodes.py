@@ -43,7 +43,8 @@ def validate_node_spec(cfg: DictConfig, num_nodes: int, num_classes: int) -> Non
             check_number(f"explain.classes[{i}]", c, low=0, high=num_classes - 1, integer=True)
     spec = cfg.get("nodes", "sample")
     if isinstance(spec, (list, tuple, ListConfig)):
-        ids = [check_number("explain.nodes[]", v, low=0, high=num_nodes - 1, integer=True) for v in spec]
+        ids = [check_number(f"explain.nodes[{i}]", v, low=0, high=num_nodes - 1, integer=True)
+               for i, v in enumerate(spec)]
         if not ids or len(set(ids)) != len(ids):
             raise ConfigError("explain.nodes", list(spec), f"expected distinct node ids in [0, {num_nodes - 1}]")
     elif spec == "sample":
@@ -60,7 +61,7 @@ def select_nodes(cfg: DictConfig, graph: Data, prob: Tensor, seed: int) -> Tenso
     spec = cfg.get("nodes", "sample")
     n = graph.num_nodes
     if isinstance(spec, (list, tuple, ListConfig)):
-        ids = [check_number("explain.nodes[]", v, low=0, high=n - 1, integer=True) for v in spec]
+        ids = [check_number(f"explain.nodes[{i}]", v, low=0, high=n - 1, integer=True) for i, v in enumerate(spec)]
         if not ids or len(set(ids)) != len(ids):
             raise ConfigError("explain.nodes", list(spec), f"expected distinct node ids in [0, {n - 1}]")
         lonely = [v for v in ids if not bool(has_edges(graph)[v])]

@@ -506,7 +506,8 @@ def select_temporal_nodes(cfg: DictConfig, data: Data, graphs: list[PeriodGraph]
         tied[g.edge_index[1]] = True
     spec = cfg.get("nodes", "sample")
     if isinstance(spec, (list, tuple, ListConfig)):
-        ids = [int(check_number("explain.nodes[]", v, low=0, high=n - 1, integer=True)) for v in spec]
+        ids = [int(check_number(f"explain.nodes[{i}]", v, low=0, high=n - 1, integer=True))
+               for i, v in enumerate(spec)]
         lonely = [v for v in ids if not bool(tied[v])]
         if lonely:
             raise ConfigError("explain.nodes", list(spec), f"nodes {lonely} have no tie in any period the forecast "

@@ -13,13 +13,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
+from gnnrisk import folders
 from gnnrisk.errors import ConfigError, check_choice
 
 if TYPE_CHECKING:
@@ -40,6 +39,8 @@ PACKAGES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 EXTRA = "tracking"
 KEYS = ("name", "dir")  # the fields of configs/logger/*.yaml
+MLFLOW_DB = "mlflow.db"  # gnnrisk.logger.mlflow_logger.DB_FILE (that module imports mlflow's helpers)
+SQLITE_MAX_PATH, SQLITE_SUFFIX = 512, "-journal"  # SQLite's unix VFS: the longest path it opens, its journal's
 STORE_DIR = "tracking"  # the default store: this folder inside the run folder (single run) or the sweep folder
 
 
@@ -65,22 +66,22 @@ def check_packages(name: str) -> None:
                           f"(missing: {', '.join(missing)}): pip install 'gnnrisk[{EXTRA}]'")
 
 
-def check_writable_dir(field: str, value: Any) -> Path:
+def check_writable_dir(field: str, value: Any, extra: int = 0) -> Path:
     """`value` as a folder that can be created or written to, checked without leaving anything behind."""
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(field, value, "expected null (the default store) or a folder path")
-    folder = Path(value).expanduser().absolute()
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ConfigError(field, value, f"{existing} is not a folder")
-    try:  # a real write: as root, permission bits (and os.access) say yes where /proc or a read-only mount says no
-        os.rmdir(tempfile.mkdtemp(prefix=".gnnrisk-write-check-", dir=existing))
-    except OSError as err:
-        raise ConfigError(field, value, f"expected a folder that can be created and written ({existing}: "
-                          f"{err.strerror or err})") from None
-    return folder
+    return folders.check_writable_dir(field, value, extra)
+
+
+def check_store_path(name: str, field: str, value: Any, store: Path) -> None:
+    """MLflow's SQLite store opens STORE/mlflow.db and its journal: a ConfigError when that path is too long."""
+    if name != "mlflow":
+        return
+    size = len(str(store.expanduser().absolute() / MLFLOW_DB).encode()) + len(SQLITE_SUFFIX)
+    if size > SQLITE_MAX_PATH:
+        raise ConfigError(field, value, f"MLflow's SQLite store cannot open {MLFLOW_DB} there: its path (with "
+                          f"'{SQLITE_SUFFIX}') has {size} bytes, SQLite allows at most {SQLITE_MAX_PATH}; "
+                          "use a shorter folder")
 
 
 def validate_logger(logger_cfg: DictConfig | None) -> None:
@@ -96,7 +97,8 @@ def validate_logger(logger_cfg: DictConfig | None) -> None:
         return
     check_packages(name)
     if logger_cfg.get("dir") is not None:
-        check_writable_dir("logger.dir", logger_cfg.dir)
+        store = check_writable_dir("logger.dir", logger_cfg.dir, extra=len(f"/{MLFLOW_DB}{SQLITE_SUFFIX}"))
+        check_store_path(name, "logger.dir", logger_cfg.dir, store)
 
 
 def build_logger(name: str) -> Logger:

@@ -1,19 +1,19 @@
 """Privacy mechanisms: each one trains a model on a dataset and reports what it spent.
 
-A mechanism is looked up by `privacy.name` in `MECHANISMS` ("module:Class"); its class is built
-from the `privacy` config group and exposes `train(data, model_cfg, train_cfg, seed) -> TrainedModel`.
+A mechanism is looked up by `privacy.name` in `MECHANISMS` ("module:Class": the built-ins below plus
+the plug-ins of entry-point group `gnnrisk.mechanisms`, gnnrisk.plugins); its class, a `Mechanism`
+subclass meeting the contract documented there, is built from the `privacy` config group.
 """
 
 from __future__ import annotations
 
-import importlib
-
 from omegaconf import DictConfig
 
-from gnnrisk.errors import check_choice
+from gnnrisk.errors import ConfigError, check_choice
+from gnnrisk.plugins import Registry
 from gnnrisk.privacy.base import Mechanism, TrainedModel
 
-MECHANISMS: dict[str, str] = {
+BUILTIN_MECHANISMS: dict[str, str] = {
     "none": "gnnrisk.privacy.base:NonPrivate",
     "edgerand": "gnnrisk.privacy.graph_perturbation:EdgeRand",
     "lapgraph": "gnnrisk.privacy.graph_perturbation:LapGraph",
@@ -28,11 +28,26 @@ MECHANISMS: dict[str, str] = {
 }
 
 
+MECHANISMS = Registry("mechanism", BUILTIN_MECHANISMS)
+
+
+def mechanism_class(name: str) -> type[Mechanism]:
+    """The class registered under `name`, refused in one line unless it is a Mechanism meeting the contract."""
+    name = check_choice("privacy.name", name, MECHANISMS)
+    cls = MECHANISMS.load(name)
+    if not (isinstance(cls, type) and issubclass(cls, Mechanism)):
+        raise ConfigError("privacy.name", name, f"{MECHANISMS[name]} of {MECHANISMS.source(name)} is not a "
+                          "subclass of gnnrisk.privacy.base.Mechanism")
+    broken = cls.contract_violation()
+    if broken:
+        raise ConfigError("privacy.name", name, f"{MECHANISMS[name]} of {MECHANISMS.source(name)} breaks the "
+                          f"Mechanism contract: {broken}")
+    return cls
+
+
 def build_mechanism(cfg: DictConfig) -> Mechanism:
     """Instantiate the mechanism that `cfg.name` names, validating its config."""
-    name = check_choice("privacy.name", cfg.name, MECHANISMS)
-    module, cls = MECHANISMS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(cfg)
+    return mechanism_class(cfg.name)(cfg)
 
 
-__all__ = ["MECHANISMS", "Mechanism", "TrainedModel", "build_mechanism"]
+__all__ = ["BUILTIN_MECHANISMS", "MECHANISMS", "Mechanism", "TrainedModel", "build_mechanism", "mechanism_class"]

@@ -45,8 +45,28 @@ class TrainedModel:
         return self.explain_view() if self.explain_view is not None else (self.model, self.graph)
 
 
+PRIVACY_UNITS = ("edge", "node", None)
+RELEASES = ("model", "graph", None)
+# The fields every `TrainedModel.privacy` holds (metrics.json keys); private mechanisms also report their noise.
+PRIVACY_FIELDS = ("mechanism", "privacy_unit", "epsilon", "delta")
+
+
 class Mechanism:
-    """Base class: a way of training a model, private or not."""
+    """Base class of every mechanism, built-in or plug-in: a way of training a model, private or not.
+
+    The contract (checked by `check_contract` before any training, and by `gnnrisk-check`):
+
+    - `name`: the registry name (`privacy.name`); `privacy_unit`: "edge", "node" or None (not private);
+      `releases`: what the epsilon covers, "model" or "graph" (None when not private).
+    - `__init__(cfg)` validates the `privacy` config group, raising `ConfigError` (one line) on bad values.
+    - `train(data, model_cfg, train_cfg, seed) -> TrainedModel`, deterministic for a fixed seed; its
+      `privacy` dict (written to metrics.json) holds `mechanism`, `privacy_unit`, `epsilon` (the epsilon
+      spent, None when not private), `delta`, and the noise parameters used.
+    - optional `check_model(model_cfg)` / `check_data(data)`: refuse (ConfigError) a model or a graph it cannot
+      handle, before any training.
+    - optional `dp_event(privacy) -> dp_accounting.DpEvent`: the privacy events of a run, given its
+      `privacy` dict, so that its epsilon can be recomputed independently (RDP and PLD accountants).
+    """
 
     name = "none"
     privacy_unit: str | None = None
@@ -59,8 +79,29 @@ class Mechanism:
     def __init__(self, cfg: DictConfig):
         self.cfg = cfg
 
+    @classmethod
+    def contract_violation(cls) -> str | None:
+        """What of the class contract this class breaks (None when it meets it): checked before any training."""
+        if cls.train is Mechanism.train:
+            return "it does not implement train(data, model_cfg, train_cfg, seed)"
+        if cls.privacy_unit not in PRIVACY_UNITS:
+            return f"its privacy_unit {cls.privacy_unit!r} is not one of edge, node, None"
+        if cls.releases not in RELEASES:
+            return f"its releases {cls.releases!r} is not one of model, graph, None"
+        if not isinstance(cls.name, str) or not cls.name:
+            return "it has no name"
+        return None
+
+    def dp_event(self, privacy: dict[str, Any]) -> Any:
+        """The run's privacy events as a dp_accounting DpEvent (given its `privacy` dict), or None if undeclared."""
+        return None
+
     def check_model(self, model_cfg: DictConfig) -> None:
         """Refuse (ConfigError) a model this mechanism cannot train; called before any training."""
+
+    def check_data(self, data: Data) -> None:
+        """Refuse (ConfigError) a setting this graph cannot support (e.g. a batch above the training nodes);
+        called before any training, with the other checks, so that every bad field is reported at once."""
 
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Train a model on `data` and return it with the privacy it spent."""

@@ -170,6 +170,12 @@ class DpMlp(Mechanism):
             raise ConfigError("model.norm", model_cfg.norm, "privacy=dp_mlp needs null (batch statistics mix "
                               "examples, so per-example gradients would not be per example)")
 
+    def check_data(self, data: Data) -> None:
+        """A batch is drawn from the training nodes: `privacy.batch_size` at most their count."""
+        batch_size, n = self._settings()[0], int(data.train_mask.sum())
+        if batch_size > n:
+            raise ConfigError("privacy.batch_size", batch_size, f"expected at most the {n} training nodes")
+
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Calibrate the noise to the target epsilon, train with Opacus, report the spent epsilon."""
         self.check_model(model_cfg)
@@ -181,8 +187,7 @@ class DpMlp(Mechanism):
         train_mask = data.train_mask
         n = int(train_mask.sum())
         epsilon, delta = resolve_privacy_target(c, 1.0 / (10 * n), "1/(10 N_train)")
-        if batch_size > n:
-            raise ConfigError("privacy.batch_size", batch_size, f"expected at most the {n} training nodes")
+        self.check_data(data)
 
         q, per_epoch = poisson_schedule(n, batch_size)
         steps = epochs * per_epoch
@@ -209,6 +214,13 @@ class DpMlp(Mechanism):
             "max_grad_norm": max_grad_norm, "sample_rate": q, "batch_size": batch_size,
             "steps": steps, "accountant": "rdp (opacus compute_rdp)", **covered})
 
+    def dp_event(self, privacy: dict[str, Any]) -> Any:
+        """`steps` Poisson-subsampled Gaussian steps (one node = one example; all origins over periods)."""
+        import dp_accounting as dpa
+
+        step = dpa.PoissonSampledDpEvent(privacy["sample_rate"], dpa.GaussianDpEvent(privacy["noise_multiplier"]))
+        return dpa.SelfComposedDpEvent(step, privacy["steps"])
+
     def train_forecaster(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, window: ForecastWindow,
                          seed: int) -> Forecast:
         """DP-SGD per rolling origin on each node's history; the noise calibrated to the total over origins.
@@ -224,8 +236,7 @@ class DpMlp(Mechanism):
         val_idx = data.val_mask.nonzero().flatten()
         n = train_idx.numel()
         epsilon, delta = resolve_privacy_target(self.cfg, 1.0 / (10 * n), "1/(10 N_train)")
-        if batch_size > n:
-            raise ConfigError("privacy.batch_size", batch_size, f"expected at most the {n} training nodes")
+        self.check_data(data)
         origins = len(window.origins)
         batches = -(-n // batch_size)
         sample_rate, steps_per_origin = 1.0 / batches, epochs * batches

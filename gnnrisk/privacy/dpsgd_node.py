@@ -285,6 +285,12 @@ class DpsgdNode(Mechanism):
             raise ConfigError("model.input_dropout", model_cfg.get("input_dropout"), "privacy=dpsgd_node "
                               "needs 0 (its per-example trees use no dropout on the inputs)")
 
+    def check_data(self, data: Data) -> None:
+        """A batch is drawn from the training nodes: `privacy.batch_size` at most their count."""
+        batch_size, n = self._settings()["batch_size"], int(data.train_mask.sum())
+        if batch_size > n:
+            raise ConfigError("privacy.batch_size", batch_size, f"expected at most the {n} training nodes")
+
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Bound degrees, calibrate noise to the target, run DP-SGD, return the model on the bounded graph."""
         self.check_model(model_cfg)
@@ -293,8 +299,7 @@ class DpsgdNode(Mechanism):
         num_hops = int(model_cfg.num_layers)
         train_idx = data.train_mask.nonzero().flatten()
         n = train_idx.numel()
-        if s["batch_size"] > n:
-            raise ConfigError("privacy.batch_size", s["batch_size"], f"expected at most the {n} training nodes")
+        self.check_data(data)
         steps = s["epochs"] * (n // s["batch_size"])
 
         def spent(sigma: float) -> float:

@@ -182,6 +182,14 @@ class GapEdp(_Gap):
         """Noise std of each hop and the epsilon it spends (RDP of K Gaussian mechanisms)."""
         return edge_level_calibration(self, data)
 
+    def dp_event(self, privacy: dict[str, Any]) -> Any:
+        """K Gaussian aggregations (std = noise_multiplier x sensitivity); None when not private."""
+        import dp_accounting as dpa
+
+        if privacy.get("epsilon") is None:
+            return None
+        return dpa.SelfComposedDpEvent(dpa.GaussianDpEvent(privacy["noise_multiplier"]), privacy["hops"])
+
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Encoder on features, K noisy hops once, classifier on the cached hops."""
         privacy = self.calibrate(data)
@@ -272,6 +280,18 @@ class GapNdp(_Gap):
                         f"privacy.batch_size={self.batch_size}")
         return {**out, "epsilon": eps, "noise_multiplier": z, "encoder_noise_multiplier": z,
                 "classifier_noise_multiplier": z, "aggregation_noise_std": z * math.sqrt(self.max_degree)}
+
+    def dp_event(self, privacy: dict[str, Any]) -> Any:
+        """DP-SGD encoder steps, K Gaussian hops, DP-SGD classifier steps (one noise multiplier); None if not private."""
+        import dp_accounting as dpa
+
+        if privacy.get("epsilon") is None:
+            return None
+        z, q = privacy["noise_multiplier"], privacy["sample_rate"]
+        step = dpa.PoissonSampledDpEvent(q, dpa.GaussianDpEvent(z))
+        return dpa.ComposedDpEvent([dpa.SelfComposedDpEvent(step, privacy["encoder_steps"]),
+                                    dpa.SelfComposedDpEvent(dpa.GaussianDpEvent(z), privacy["hops"]),
+                                    dpa.SelfComposedDpEvent(step, privacy["classifier_steps"])])
 
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """DP-SGD encoder, degree-bounded noisy hops once, DP-SGD classifier on the cached hops."""

@@ -373,6 +373,12 @@ class EdgeRand(GraphPerturbation):
         out = edgerand_cells(cells, num_nodes, self.epsilon, rng, self.max_edges)
         return out, {"flip_prob": flip_probability(self.epsilon)}
 
+    def dp_event(self, privacy: dict) -> object:
+        """Randomized response on the one adjacency cell two neighbouring graphs differ in (2 buckets)."""
+        import dp_accounting as dpa
+
+        return dpa.RandomizedResponseDpEvent(noise_parameter=2 * privacy["flip_prob"], num_buckets=2)
+
 
 class LapGraph(GraphPerturbation):
     """Laplace noise on every adjacency cell, keep the top-T cells, T a noisy edge count (LapGraph)."""
@@ -391,3 +397,10 @@ class LapGraph(GraphPerturbation):
         scale = 1.0 / eps_cells
         out = top_noisy_cells(cells, num_nodes, count, scale, rng)
         return out, {"laplace_scale": scale, "edge_count_epsilon": eps_count, "noisy_edge_count": count}
+
+    def dp_event(self, privacy: dict) -> object:
+        """Laplace noise on the edge count and on the one differing cell (sensitivity 1 each), composed."""
+        import dp_accounting as dpa
+
+        return dpa.ComposedDpEvent([dpa.LaplaceDpEvent(1.0 / privacy["edge_count_epsilon"]),
+                                    dpa.LaplaceDpEvent(privacy["laplace_scale"])])

@@ -8,6 +8,7 @@ From Python (docs/api.md):
     runs = gnnrisk.report.load(SWEEP_DIR)                 # one row per run folder (runs.csv)
     summary = gnnrisk.report.summarize(runs, ["test_auroc"])   # one row per group over seeds (summary.csv)
     gnnrisk.report.display_table(summary)                 # its text cells (summary.md); paired_table: paired.md
+    gnnrisk.report.to_markdown(table)                     # a text table as Markdown, its footnotes (†) under it
     gnnrisk.report.plot_metric_vs_x(summary, "test_auroc", "epsilon", OUT_DIR)   # PNG + PDF paths
 
 Nothing is imported here until used, so that `gnnrisk.progress` stays light inside sweep jobs.
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 # (`aggregate` is not among them: it is also the name of a module of this package, which shadows it.)
 _EXPORTS = {
     "collect_runs": "collect", "display_table": "tables", "paired_table": "tables",
-    "to_markdown": "tables", "to_latex": "tables", "write_tables": "tables", "failed_runs": "tables",
+    "to_markdown": "tables", "to_latex": "tables", "footnotes": "tables", "write_tables": "tables", "failed_runs": "tables",
     "plot_metric_vs_x": "plots", "plot_metric_by_keys": "plots", "plot_pareto": "plots", "make_report": "build", "Report": "build",
 }
 __all__ = ["load", "summarize", *_EXPORTS]
@@ -58,8 +59,8 @@ def load(sweep_dir: str | Path) -> pd.DataFrame:
 def summarize(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """The groups of a run table (`load`) over seeds, as `gnnrisk-report` computes its summary.csv.
 
-    `metrics`: the metrics to summarise (default: gnnrisk-report's, test_acc, test_auroc, test_auroc_true
-    where present); the spent budgets (epsilon, delta) are added when some run is private. Each metric
+    `metrics`: the metrics to summarise (default: gnnrisk-report's, `gnnrisk.report.build.default_metrics`:
+    AUROC and AUPRC for binary risk labels, accuracy and AUROC otherwise); the spent budgets (epsilon, delta) are added when some run is private. Each metric
     gets `<m>_mean`, `_std` (ddof=1), `_count`, `_ci_lo`, `_ci_hi`, and private groups the paired
     differences to the non-private run (`<m>_diff_*`, `<m>_rise_*`). Only finished runs count.
     """

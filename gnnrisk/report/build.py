@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from gnnrisk.errors import DataError, GnnriskError
+from gnnrisk.errors import ConfigError, DataError
 from gnnrisk.report.aggregate import BUDGETS, aggregate
-from gnnrisk.report.collect import FINISHED, ReportWarning, collect_runs, numeric_metrics, partially_reported
+from gnnrisk.report.collect import (FINISHED, ReportWarning, collect_runs, component_explained, numeric_metrics,
+                                    partially_reported)
+from gnnrisk.report.files import MANIFEST, prepare_out, previous_files, remove_stale, strays, write_manifest
 from gnnrisk.report.labels import label, true_counterpart
 from gnnrisk.report.plots import column_of, plot_keys, plot_metric_by_keys, plot_metric_vs_x, plot_pareto
-from gnnrisk.report.tables import key_columns, summary_metrics, write_tables
-from gnnrisk.report.writeup import write_into
+from gnnrisk.report.tables import key_columns, markdown_tables, summary_metrics, write_tables
+from gnnrisk.report.writeup import read_into, write_prepared
 from gnnrisk.tuning import selection_notes
 
-DEFAULT_METRICS = ("test_acc", "test_auroc", "test_auroc_true")
+# Default metrics where neither flags nor the study's settings name any (see `default_metrics`).
+RISK_METRICS = ("test_auroc_true", "test_auroc", "test_auprc")
+CLASS_METRICS = ("test_acc", "test_auroc")
 EPSILON = "epsilon"
-
+# Settings whose unusable values are bad input when `strict` names them (ConfigError, nothing written).
+CHECKED = ("metrics", "x", "pareto_x", "pareto_y", "into")
 
 
 @dataclass
@@ -32,6 +38,7 @@ class Report:
     written: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)   # requested things that could not be produced
     notes: list[str] = field(default_factory=list)      # warnings about the data; the report is complete
+    info: list[str] = field(default_factory=list)       # what was chosen and why (defaults, remembered settings)
 
 
 def _has_values(summary: pd.DataFrame, name: str) -> bool:
@@ -44,42 +51,105 @@ def _has_values(summary: pd.DataFrame, name: str) -> bool:
 
 
 def _warn_differing_metrics(runs: pd.DataFrame, shown: list[str]) -> None:
-    """Warn about shown metrics that some runs lack, and count the other fields that only some runs report."""
+    """Warn about shown metrics that some runs lack, and count the other fields that only some runs report
+    (not those whose presence follows from the runs' components: a private run's epsilon and diagnostics)."""
     partial = partially_reported(runs)
     n_done = int((runs["status"] == FINISHED).sum())
     for metric in [m for m in shown if m in partial and m not in BUDGETS]:
         warnings.warn(f"metric {metric} is missing in {partial[metric]} of {n_done} finished runs: each group's "
                       f"mean, std and count use the runs that report it", ReportWarning, stacklevel=2)
     others = [m for m in partial if m not in shown]
+    others = [m for m in others if m not in set(component_explained(runs, others))]
     if others:
-        warnings.warn(f"runs report different metric sets: {len(others)} fields only in some runs (e.g. "
-                      f"{', '.join(others[:5])}); runs.csv holds the union, blank where a run lacks a field",
-                      ReportWarning, stacklevel=2)
+        warnings.warn(f"runs report different metric sets: {len(others)} fields only in some runs of the same "
+                      f"mechanism and stages (e.g. {', '.join(others[:5])}); runs.csv holds the union, blank where "
+                      f"a run lacks a field", ReportWarning, stacklevel=2)
 
 
-def choose_metrics(requested: list[str] | None, available: list[str], problems: list[str]) -> list[str]:
-    """The requested metrics that exist (a problem for each one that does not); by default the utility metrics."""
+def risk_labels(available: list[str]) -> str | None:
+    """Why the runs score a binary risk label whose positives are a minority, or None when nothing says so.
+
+    metrics.json holds no class counts; what tells: scores against a ground truth (`<m>_true`: a synthetic
+    population's rare outcome) or per-group rates (`tpr_<group>`: a binary label with groups)."""
+    if any(m.endswith("_true") and m.split("_")[0] in ("train", "val", "test") for m in available):
+        return "the runs score a rare binary outcome against its ground truth (`_true` metrics)"
+    if any(m.startswith(("tpr_", "selection_rate_")) for m in available):
+        return "the runs score a binary label with per-group rates (`tpr_<group>`)"
+    return None
+
+
+def default_metrics(available: list[str]) -> tuple[list[str], str]:
+    """The metrics shown when none are named, and a line that says which and why.
+
+    Binary risk labels (`risk_labels`): AUROC against the truth, AUROC, AUPRC; accuracy says little when most
+    labels are negative (predicting "no risk" everywhere scores the negatives' share). Otherwise (balanced or
+    multi-class labels, e.g. Planetoid, the cSBM): accuracy and AUROC."""
+    reason = risk_labels(available)
+    wanted = RISK_METRICS if reason else CLASS_METRICS
+    chosen = [m for m in wanted if m in available]
+    if not chosen:
+        chosen = [m for m in available if m not in (EPSILON, "seed")][:1]
+        return chosen, f"metrics: none of {', '.join(wanted)} reported; showing {', '.join(chosen) or 'none'}"
+    why = (f"{reason}: accuracy would mostly count the negatives" if reason
+           else "no sign of imbalanced binary labels")
+    return chosen, f"metrics not given: {', '.join(chosen)} ({why}; --metrics picks others)"
+
+
+def choose_metrics(requested: list[str] | None, available: list[str], problems: list[str],
+                   info: list[str] | None = None, strict: bool = False) -> list[str]:
+    """The requested metrics that exist (a problem for each one that does not, a ConfigError when `strict`);
+    by default `default_metrics`, its reason appended to `info`."""
     if requested is None:
-        chosen = [m for m in DEFAULT_METRICS if m in available]
-        return chosen or [m for m in available if m not in (EPSILON, "seed")][:1]
+        chosen, line = default_metrics(available)
+        if info is not None:
+            info.append(line)
+        return chosen
     unknown = [m for m in requested if m not in available]
+    if unknown and strict:
+        raise ConfigError("metrics", ",".join(unknown), "no finished run reports it; available: "
+                          + ", ".join(available))
     if unknown:
         problems.append(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(available)}")
     return [m for m in requested if m in available]
 
 
+def _check_axes(report: Report, x: str | None, pareto_x: str | None, pareto_y: str | None) -> None:
+    """A ConfigError for an axis the runs have no values for (a text group key is a valid `x` too)."""
+    for name, value in (("x", x), ("pareto_x", pareto_x), ("pareto_y", pareto_y)):
+        if value is None or _has_values(report.summary, value) or (name == "x" and _is_text_key(report.summary,
+                                                                                                 value)):
+            continue
+        raise ConfigError(name, value, f"no run has a value for it; {_choices(report)}")
+
+
+def _prepared_into(report: Report, into: Path, digits: int, strict: bool) -> str | None:
+    """The write-up's new text, or None with a problem (a ConfigError when `strict`) when it cannot be made."""
+    try:
+        return read_into(into, markdown_tables(report.summary, digits))
+    except DataError as err:
+        if strict:
+            raise ConfigError("into", str(into), str(err)) from None
+        report.problems.append(f"--into {into}: {err}")
+        return None
+
+
 def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None, metrics: list[str] | None = None,
                 x: str | None = None, pareto_x: str | None = None, pareto_y: str | None = None,
                 pareto_sense: tuple[str | None, str | None] = (None, None), into: str | Path | None = None,
-                html: bool = False, digits: int = 3) -> Report:
+                html: bool = False, digits: int = 3, strict: Iterable[str] = (), info: Iterable[str] = ()) -> Report:
     """Report on every run under `sweep_dir` into `out_dir` (default SWEEP_DIR/report).
 
     `None` for `metrics`, `x`, `pareto_x`, `pareto_y` means "the default, where the data allows it";
-    a name given explicitly that the runs do not have is a problem (the rest is still produced).
-    `into`: a Markdown write-up whose marked regions get summary.md and paired.md (a problem if it cannot).
+    a name given explicitly that the runs do not have is a problem (the rest is still produced), or, for the
+    settings named in `strict` (of `CHECKED`), a ConfigError raised before anything is written.
+    `into`: a Markdown write-up whose marked regions get summary.md and paired.md.
     `html`: also write index.html, every table and plot on one self-contained page.
     `digits`: the decimals of every written table (Markdown, LaTeX, HTML) and so of `into`'s regions.
+    `info`: lines that start the report's `info` (what the caller chose, e.g. remembered settings).
+    The output folder is checked before anything is written (a ConfigError `out=...` if unusable); files that
+    the previous report listed in its manifest.json and this one does not write again are removed.
     """
+    strict = set(strict)
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise DataError(f"sweep folder {sweep_dir} does not exist")
@@ -90,30 +160,58 @@ def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None, metric
         if runs.empty:
             raise DataError(f"no runs under {sweep_dir}: a run folder holds metrics.json, error.json or "
                             f"config.yaml (is this the hydra.sweep.dir of a sweep?)")
-        report = Report(runs=runs, summary=None)
+        report = Report(runs=runs, summary=None, info=list(info))
         finished = runs[runs["status"] == FINISHED]
         available = numeric_metrics(finished) if len(finished) else []
-        chosen = choose_metrics(metrics, available, report.problems)
+        chosen = choose_metrics(metrics, available, report.problems, report.info,
+                                strict="metrics" in strict and len(finished) > 0)
         axes = [a for a in (x, pareto_x, pareto_y) if a is not None and a in available]
         extra = [b for b in BUDGETS if b in available and finished[b].notna().any()]  # the spent budget
         summary_metrics = list(dict.fromkeys(extra + chosen + axes))
         _warn_differing_metrics(runs, summary_metrics)
         if len(finished):
             report.summary = aggregate(runs, summary_metrics)
+            _check_axes(report, *(a if n in strict else None for n, a in
+                                  (("x", x), ("pareto_x", pareto_x), ("pareto_y", pareto_y))))
         else:
             report.problems.append("no run finished: no summary, no plots (see failed.csv)")
-        out_dir.mkdir(parents=True, exist_ok=True)
+        new_into = _prepared_into(report, Path(into), digits, "into" in strict) if into is not None else None
+        prepare_out(out_dir)  # the first write: nothing before it, and a ConfigError if the folder is unusable
+        previous = previous_files(out_dir)
         report.written += write_tables(runs, report.summary, out_dir, digits)
         if report.summary is not None:
             report.written += _plots(report, chosen, x, pareto_x, pareto_y, pareto_sense, out_dir)
-        if into is not None:
-            report.written += _write_into(report, Path(into))
     report.notes += [str(w.message) for w in caught if issubclass(w.category, ReportWarning)]
     report.notes += selection_notes(sweep_dir)  # a tuning study over private trials: its selection's cost
+    if previous is None:
+        _note_strays(report, out_dir, html)
     if html:
         from gnnrisk.report.html import write_html  # only when asked: the page needs no plotting imports
         report.written.append(write_html(report, out_dir, sweep_dir, digits))
+    _finish_folder(report, out_dir, previous, {"metrics": chosen, "x": x, "pareto_x": pareto_x,
+                                               "pareto_y": pareto_y, "pareto_sense": list(pareto_sense),
+                                               "html": html, "digits": digits})
+    if new_into is not None:
+        report.written.append(write_prepared(Path(into), new_into))
     return report
+
+
+def _note_strays(report: Report, out_dir: Path, html: bool) -> None:
+    """A note on files named like a report's that this one does not write, in a folder without a manifest."""
+    left = strays(out_dir, report.written + ([out_dir / "index.html"] if html else []))
+    if left:
+        report.notes.append(f"{len(left)} file(s) in {out_dir} look like an earlier report's (written before "
+                            f"reports kept a {MANIFEST}) and are not part of this one: {', '.join(left[:6])}"
+                            f"{' ...' if len(left) > 6 else ''}; remove them by hand")
+
+
+def _finish_folder(report: Report, out_dir: Path, previous: list[str] | None, settings: dict) -> None:
+    """Remove the previous report's files that this one did not write again, and list this one's in the manifest."""
+    removed = remove_stale(out_dir, previous, report.written)
+    if removed:
+        report.info.append(f"removed {len(removed)} file(s) of the previous report in {out_dir} that this one "
+                           f"does not write: {', '.join(removed[:6])}{' ...' if len(removed) > 6 else ''}")
+    report.written.append(write_manifest(out_dir, report.written, settings))
 
 
 def _varies(summary: pd.DataFrame, name: str) -> bool:
@@ -184,16 +282,6 @@ def _plots(report: Report, chosen: list[str], x: str | None, pareto_x: str | Non
         report.problems.append(f"Pareto plot {px} vs {py}: no values for {', '.join(map(str, missing))}; "
                                f"{_choices(report)}")
     return written
-
-
-def _write_into(report: Report, path: Path) -> list[Path]:
-    """Put this report's summary.md and paired.md into the marked regions of `path`; a problem if it cannot."""
-    tables = {p.stem: p.read_text() for p in report.written if p.suffix == ".md"}
-    try:
-        return [write_into(path, tables)]
-    except GnnriskError as err:
-        report.problems.append(str(err))
-        return []
 
 
 def _choices(report: Report) -> str:

@@ -23,6 +23,21 @@ class ReportWarning(UserWarning):
     """Something in the sweep folder the user should know about; the report goes on."""
 
 
+_format_warning = warnings.formatwarning
+
+
+def format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   line: str | None = None) -> str:
+    """A ReportWarning as one line, `gnnrisk.report: warning: ...` (no source file and line: they are ours, not
+    the user's); every other warning as Python formats it."""
+    if issubclass(category, ReportWarning):
+        return f"gnnrisk.report: warning: {message}\n"
+    return _format_warning(message, category, filename, lineno, line)
+
+
+warnings.formatwarning = format_warning  # type: ignore[assignment]
+
+
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     """Nested config dicts become dotted keys; lists become their JSON text so that they can be grouped."""
     if isinstance(tree, dict):
@@ -97,6 +112,21 @@ def partially_reported(runs: pd.DataFrame) -> dict[str, int]:
     missing = {c: int(done[c].isna().sum()) for c in metric_columns(runs)}
     # a field null in every run is null by design (e.g. epsilon when no run is private): not a difference
     return {c: n for c, n in missing.items() if 0 < n < len(done)}
+
+
+def component_explained(runs: pd.DataFrame, fields: list[str]) -> list[str]:
+    """The `fields` whose presence follows from the runs' components: among finished runs with the same
+    `<group>.name` values (mechanism, attack, dataset, ...), either all report the field or none does.
+
+    A private run reports its epsilon, delta and its mechanism's own diagnostics, a non-private one does not:
+    that is a difference by design, not a sign of runs from different code or settings."""
+    done = runs[runs["status"] == FINISHED]
+    names = [c for c in done.columns if c.startswith(CONFIG_PREFIX) and c.endswith(".name")
+             and done[c].astype(str).nunique() > 1]
+    if not names or done.empty:
+        return []
+    groups = done[names].astype(str).agg("\x1f".join, axis=1)
+    return [f for f in fields if (done[f].notna().groupby(groups).nunique() <= 1).all()]
 
 
 def collect_runs(sweep_dir: str | Path) -> pd.DataFrame:

@@ -18,8 +18,8 @@ import pandas as pd
 from gnnrisk.report.aggregate import INFO_COLUMNS
 from gnnrisk.report.collect import FINISHED
 from gnnrisk.report.labels import label
-from gnnrisk.report.tables import (PAIRED_TITLE, SUMMARY_TITLE, as_caption, display_table, failed_runs, key_columns,
-                                   paired_table, summary_metrics)
+from gnnrisk.report.tables import (PAIRED_TITLE, SUMMARY_TITLE, as_caption, display_table, failed_runs, footnotes,
+                                   key_columns, paired_table, summary_metrics)
 from gnnrisk.utils.files import write_text_atomic
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ th { background: #f4f4f4; text-align: left; } th code { font-weight: normal; col
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 figure { display: inline-block; margin: 0.5em 1em 1.5em 0; vertical-align: top; }
 figure img { max-width: 100%; border: 1px solid #eee; } figcaption { font-size: 0.85em; color: #555; }
-.problem { color: #a00; } .note { color: #7a5b00; } .scroll { overflow-x: auto; }
+.problem { color: #a00; } .note { color: #7a5b00; } .info { color: #555; } .scroll { overflow-x: auto; }
 """
 
 
@@ -111,10 +111,11 @@ def page_html(report: Report, sweep_dir: Path, digits: int = 3) -> str:
              f"<p>Sweep folder <code>{html.escape(str(sweep_dir))}</code>: {len(runs)} run folders, {finished} "
              f"finished. Groups are runs that differ only by seed; every interval is the 95% Student-t interval "
              f"of the mean over seeds (the tables' <code>[lo, hi]</code>, the plots' bands and error bars).</p>"]
-    parts += [_list(report.problems, "problem"), _list(report.notes, "note")]
+    parts += [_list(report.problems, "problem"), _list(report.notes, "note"), _list(report.info, "info")]
     if report.summary is not None and not report.summary.empty:
-        parts += ['<h2 id="summary">Summary</h2>', table_html(display_table(report.summary, digits),
-                                                               as_caption(SUMMARY_TITLE))]
+        shown = display_table(report.summary, digits)
+        parts += ['<h2 id="summary">Summary</h2>',
+                  table_html(shown, " ".join([as_caption(SUMMARY_TITLE), *footnotes(shown)]))]
         paired = paired_table(report.summary, digits)
         if paired is not None:
             parts += ['<h2 id="paired">Paired differences to the non-private run</h2>',

@@ -18,6 +18,8 @@ from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from gnnrisk.report.aggregate import INFO_COLUMNS  # noqa: E402
 from gnnrisk.report.labels import is_attack_auroc, label  # noqa: E402
+from gnnrisk.report.marks import clipped_ends, face_note, make_room, mark_clipped  # noqa: E402
+from gnnrisk.report.ranges import clip_interval  # noqa: E402
 from gnnrisk.report.tables import LEVEL, key_columns, key_text  # noqa: E402
 
 FORMATS = ("png", "pdf")
@@ -54,11 +56,12 @@ def column_of(summary: pd.DataFrame, name: str) -> pd.Series | None:
 
 
 def interval_of(summary: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The t-interval of a metric's group mean as (lo, hi); the mean itself where undefined (n < 2) or for a key."""
+    """The t-interval of a metric's group mean as (lo, hi), clipped to the metric's range (`ranges`); the mean
+    itself where undefined (n < 2) or for a key."""
     mean = column_of(summary, name).to_numpy(float)
     if f"{name}_ci_lo" not in summary:
         return mean, mean
-    lo, hi = summary[f"{name}_ci_lo"].to_numpy(float), summary[f"{name}_ci_hi"].to_numpy(float)
+    lo, hi, _, _ = clip_interval(name, summary[f"{name}_ci_lo"], summary[f"{name}_ci_hi"])
     return np.where(np.isnan(lo), mean, lo), np.where(np.isnan(hi), mean, hi)
 
 
@@ -162,6 +165,7 @@ def metric_vs_x_figure(summary: pd.DataFrame, metric: str, x: str, counterpart: 
     names = list(dict.fromkeys(labels[has_x]))
     other = (counterpart if counterpart is not None and f"{counterpart}_mean" in summary
              and len(names) <= COUNTERPART_MAX_LINES else None)
+    clipped = False
     for i, name in enumerate(names):
         rows = np.flatnonzero((has_x & (labels == name)).to_numpy())
         rows = rows[np.argsort(xs.to_numpy(float)[rows], kind="stable")]
@@ -169,14 +173,19 @@ def metric_vs_x_figure(summary: pd.DataFrame, metric: str, x: str, counterpart: 
         ax.plot(line_x, summary[f"{metric}_mean"].to_numpy(float)[rows], marker="o", color=f"C{i % 10}",
                 label=name)
         ax.fill_between(line_x, lo[rows], hi[rows], color=f"C{i % 10}", alpha=0.2, linewidth=0)
+        clipped |= mark_clipped(ax, summary, metric, rows, line_x, f"C{i % 10}")
         if other is not None:
             ax.plot(line_x, summary[f"{other}_mean"].to_numpy(float)[rows], marker="D", markerfacecolor="none",
                     linestyle=":", linewidth=1, color=f"C{i % 10}")
     if other is not None and has_x.any():
         ax.plot([], [], marker="D", markerfacecolor="none", linestyle=":", color="0.35",
                 label=f"{EXTRA}dotted: {label(other)}")
-    _reference_lines(ax, summary, (xs.isna() & summary[f"{metric}_mean"].notna()).to_numpy(), metric, labels)
+    reference = (xs.isna() & summary[f"{metric}_mean"].notna()).to_numpy()
+    _reference_lines(ax, summary, reference, metric, labels)
     _chance_line(ax, metric)
+    if reference.any() and has_x.any():  # the references' clipped ends at the right edge of the data
+        right = np.full(int(reference.sum()), float(xs[has_x].max()))
+        clipped |= mark_clipped(ax, summary, metric, np.flatnonzero(reference), right, "0.3")
     x_words = label(x, units_of(summary, np.flatnonzero(has_x.to_numpy())))
     if metric.endswith("eps_lower") and x == "epsilon" and has_x.any():
         # a valid audit never crosses this line: the lower bound cannot exceed the spent budget
@@ -187,6 +196,7 @@ def metric_vs_x_figure(summary: pd.DataFrame, metric: str, x: str, counterpart: 
     ax.set_ylabel(label(metric))
     ax.set_title(f"{label(metric)} vs {x_words}\nmean over seeds, band: {LEVEL} Student-t interval", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
+    face_note(ax, summary, metric, np.flatnonzero(summary[f"{metric}_mean"].notna().to_numpy()), clipped)
     _legend(ax, title=" / ".join(label(k) for k in keys) or None)
     return fig
 
@@ -236,12 +246,14 @@ def metric_by_keys_figure(summary: pd.DataFrame, metric: str, x_key: str | None 
     names = list(dict.fromkeys(labels[~np.isnan(mean)]))
     offsets = dodge_offsets(len(names))
     fig, ax = plt.subplots(figsize=(max(6.4, 1.1 * len(cats) + 3.0), 4.4))
+    clipped = False
     for i, name in enumerate(names):
         rows = np.flatnonzero((labels == name).to_numpy() & ~np.isnan(mean))
         px = np.array([position[c] for c in xs.iloc[rows]], float) + offsets[i]
         color, marker = f"C{i % 10}", MARKERS[(i // 10) % len(MARKERS)]
         ax.errorbar(px, mean[rows], yerr=err[:, rows], fmt=marker, color=color, capsize=3, markersize=6,
                     label=name if len(names) > 1 or series else None)
+        clipped |= mark_clipped(ax, summary, metric, rows, px, color)
         if other is not None:
             ax.plot(px, summary[f"{other}_mean"].to_numpy(float)[rows], marker="D", markerfacecolor="none",
                     linestyle="none", color=color, markersize=6)
@@ -249,6 +261,7 @@ def metric_by_keys_figure(summary: pd.DataFrame, metric: str, x_key: str | None 
         ax.plot([], [], marker="D", markerfacecolor="none", linestyle="none", color="0.35",
                 label=f"{EXTRA}hollow: {label(other)}")
     _chance_line(ax, metric)
+    face_note(ax, summary, metric, np.flatnonzero(~np.isnan(mean)), clipped)  # after the reference marks
     ax.set_xticks(range(len(cats)), cats, rotation=30 if sum(len(c) for c in cats) > 60 else 0,
                   ha="right" if sum(len(c) for c in cats) > 60 else "center")
     ax.set_xlim(-0.5, len(cats) - 0.5)
@@ -300,23 +313,30 @@ def pareto_fronts(summary: pd.DataFrame, x: str, y: str, x_sense: str = "min",
 
 
 def _pareto_panel(ax: plt.Axes, summary: pd.DataFrame, x: str, y: str, rows: np.ndarray, front: np.ndarray,
-                  colors: dict[str, str]) -> None:
+                  colors: dict[str, str]) -> bool:
     """One panel: the groups `rows` with t-interval error bars, their front joined, the non-private references."""
     px, py = column_of(summary, x).to_numpy(float), column_of(summary, y).to_numpy(float)
     labels = row_labels(summary, series_keys(summary, x))
     xerr, yerr = error_of(summary, x), error_of(summary, y)
+    clipped = False
     for name in dict.fromkeys(labels.iloc[rows]):
         m = rows[(labels.iloc[rows] == name).to_numpy()]
         ax.errorbar(px[m], py[m], xerr=xerr[:, m], yerr=yerr[:, m], fmt="o", color=colors[name], capsize=2,
                     label=name)
+        clipped |= mark_clipped(ax, summary, y, m, px[m], colors[name])
+        clipped |= mark_clipped(ax, summary, x, m, py[m], colors[name], horizontal=True)
     ax.plot(px[front], py[front], "o-", color="C3", markerfacecolor="none", markersize=11, linewidth=1.5,
             label="Pareto front")
     if f"{y}_mean" in summary:
-        _reference_lines(ax, summary, np.isnan(px) & ~np.isnan(py), y, labels)
+        reference = np.isnan(px) & ~np.isnan(py)
+        _reference_lines(ax, summary, reference, y, labels)
+        low, high = clipped_ends(summary, y)
+        clipped |= bool(((low | high) & reference).any())  # a reference's band clipped: said in the note
     if x == "epsilon":
         _log_x(ax, px[rows])
     ax.grid(True, which="both", alpha=0.3)
     _legend(ax, below=True, title=" / ".join(label(k) for k in series_keys(summary, x)) or None)
+    return clipped
 
 
 def pareto_figure(summary: pd.DataFrame, x: str, y: str, x_sense: str | None = None,
@@ -329,17 +349,22 @@ def pareto_figure(summary: pd.DataFrame, x: str, y: str, x_sense: str | None = N
     labels = row_labels(summary, series_keys(summary, x))
     colors = {name: f"C{i % 10}" for i, name in enumerate(dict.fromkeys(labels[ok]))}
     fig, axes = plt.subplots(1, len(fronts), figsize=(6.4 * len(fronts), 4.4), sharey=True, squeeze=False)
+    panels = []
     for ax, (unit, front) in zip(axes[0], fronts.items()):
         rows = np.flatnonzero(ok & masks.get(unit, ok))
-        _pareto_panel(ax, summary, x, y, rows, front, colors)
+        panels.append((ax, rows, _pareto_panel(ax, summary, x, y, rows, front, colors)))
         _chance_line(ax, y)
         ax.set_xlabel(f"{label(x, units_of(summary, rows))} ({'lower' if x_sense == 'min' else 'higher'} is better)")
         if len(fronts) > 1:
             ax.set_title(f"{unit}-level DP" if unit else "no privacy unit")
     axes[0][0].set_ylabel(f"{label(y)} ({'lower' if y_sense == 'min' else 'higher'} is better)")
+    texts = [face_note(ax, summary, y, rows, clipped, pad=False) for ax, rows, clipped in panels]
+    if any(texts):  # the panels share the y axis: lowered once, for the longest note
+        make_room(axes[0][0], max(t.count("\n") + 1 for t in texts if t))
     per_unit = " per privacy unit" if len(fronts) > 1 else ""
     fig.suptitle(f"Pareto front{per_unit}: {label(y)} vs {label(x, units_of(summary, np.flatnonzero(ok)))}\n"
-                 f"group means, error bars: {LEVEL} Student-t interval over seeds", fontsize=10)
+                 f"group means, error bars: {LEVEL} Student-t interval over seeds", fontsize=10, y=0.99)
+    fig.subplots_adjust(top=0.80 if len(fronts) > 1 else 0.85)  # room for the two title lines above the panels'
     return fig
 
 

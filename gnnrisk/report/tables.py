@@ -9,6 +9,7 @@ import pandas as pd
 
 from gnnrisk.report.aggregate import BUDGETS, CI_LEVEL, N_RUNS, NONPRIVATE, PRIVACY_NAME, label
 from gnnrisk.report.collect import BROKEN, FAILED, INCOMPLETE
+from gnnrisk.report.ranges import CLIP_MARK, CLIPPED_NOTE, clip_interval
 from gnnrisk.utils.files import write_text_atomic
 
 MISSING = "–"
@@ -20,7 +21,8 @@ PAIRED_TITLE = (f"paired difference to the non-private run of the same model and
                 f"mean [{LEVEL} t-interval]; * = interval excludes 0; n = pairs; last column: the same mechanism "
                 f"minus itself at the next lower epsilon, same seed")
 # pdflatex without extra packages knows ± but not these; LaTeX comments start at %
-LATEX_TEXT = {"Δ": r"$\Delta$", "−": "$-$", "ε": r"$\varepsilon$"}
+LATEX_TEXT = {"Δ": r"$\Delta$", "−": "$-$", "ε": r"$\varepsilon$", CLIP_MARK: r"$^\dagger$"}
+FOOTNOTES = "footnotes"   # a text table's `attrs` key: sentences that explain its marks (written under it)
 LATEX_CAPTION = str.maketrans({c: "\\" + c for c in "%&#_$"})
 PAIRED_FILES = ("paired.csv", "paired.md", "paired.tex")
 
@@ -63,11 +65,12 @@ def interval_text(lo: float, hi: float, spec: str) -> str:
     return "" if pd.isna(lo) or pd.isna(hi) else f" [{lo:{spec}}, {hi:{spec}}]"
 
 
-def estimate_text(mean: float, std: float, lo: float, hi: float, digits: int) -> str:
-    """`mean ± std [lo, hi]`: the group mean, its unbiased std over seeds and the t-interval of the mean."""
+def estimate_text(mean: float, std: float, lo: float, hi: float, digits: int, clipped: bool = False) -> str:
+    """`mean ± std [lo, hi]`: the group mean, its unbiased std over seeds and the t-interval of the mean
+    (`CLIP_MARK` after it when the interval was clipped to the metric's range)."""
     if pd.isna(mean):
         return MISSING
-    return mean_std_text(mean, std, digits) + interval_text(lo, hi, f".{digits}f")
+    return mean_std_text(mean, std, digits) + interval_text(lo, hi, f".{digits}f") + (CLIP_MARK if clipped else "")
 
 
 def budget_text(mean: float, std: float, digits: int) -> str:
@@ -90,14 +93,30 @@ def difference_text(mean: float, lo: float, hi: float, digits: int) -> str:
 
 
 def display_table(summary: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """The summary as text cells: keys, n, and one `mean ± std [lo, hi]` column per metric (budgets: mean)."""
+    """The summary as text cells: keys, n, and one `mean ± std [lo, hi]` column per metric (budgets: mean).
+
+    Intervals are clipped to the metric's range (`gnnrisk.report.ranges`) and then marked with `CLIP_MARK`;
+    the sentence that explains the mark is in the table's `attrs["footnotes"]` (to_markdown writes it under
+    the table, to_latex into the caption)."""
     out = pd.DataFrame({k: summary[k].map(key_text) for k in key_columns(summary)}, index=summary.index)
     out["n"] = summary[N_RUNS].astype(int).astype(str)
+    any_clipped = False
     for m in summary_metrics(summary):
-        cols = [summary[f"{m}_{s}"] for s in ("mean", "std", "ci_lo", "ci_hi")]
-        out[m] = [budget_text(a, b, digits) if m in ROUND_UP else estimate_text(a, b, lo, hi, digits)
-                  for a, b, lo, hi in zip(*cols)]
+        mean, std = summary[f"{m}_mean"], summary[f"{m}_std"]
+        if m in ROUND_UP:
+            out[m] = [budget_text(a, b, digits) for a, b in zip(mean, std)]
+            continue
+        lo, hi, low_cut, high_cut = clip_interval(m, summary[f"{m}_ci_lo"], summary[f"{m}_ci_hi"])
+        clipped = low_cut | high_cut
+        any_clipped = any_clipped or bool((clipped & mean.notna().to_numpy()).any())
+        out[m] = [estimate_text(a, b, c, d, digits, cut) for a, b, c, d, cut in zip(mean, std, lo, hi, clipped)]
+    out.attrs[FOOTNOTES] = [CLIPPED_NOTE] if any_clipped else []
     return out
+
+
+def footnotes(table: pd.DataFrame) -> list[str]:
+    """The sentences that explain a text table's marks (empty when it has none)."""
+    return list(table.attrs.get(FOOTNOTES, []))
 
 
 def private_rows(summary: pd.DataFrame) -> pd.DataFrame:
@@ -131,19 +150,22 @@ def paired_csv(summary: pd.DataFrame) -> pd.DataFrame:
     return private_rows(summary)[key_columns(summary) + diffs]
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub Markdown table of text cells (pipes in cells escaped)."""
+def to_markdown(table: pd.DataFrame, notes: bool = True) -> str:
+    """A GitHub Markdown table of text cells (pipes in cells escaped), its footnotes under it after a blank line
+    (`notes=False`: the table alone)."""
     def row(cells: list[str]) -> str:
         return "| " + " | ".join(str(c).replace("|", r"\|") for c in cells) + " |"
     lines = [row(list(table.columns)), "|" + "|".join("---" for _ in table.columns) + "|"]
     lines += [row(list(r)) for r in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+    below = footnotes(table) if notes else []
+    return "\n".join(lines + ([""] + below if below else [])) + "\n"
 
 
 def to_latex(table: pd.DataFrame, caption: str, tex_label: str = "tab:gnnrisk-summary") -> str:
     """A LaTeX booktabs table (\\toprule, \\midrule, \\bottomrule) of text cells, special characters escaped."""
     n_keys = list(table.columns).index("n")
     fmt = "l" * n_keys + "r" * (table.shape[1] - n_keys)
+    caption = " ".join([caption, *footnotes(table)])
     text = table.to_latex(index=False, escape=True, column_format=fmt, caption=caption.translate(LATEX_CAPTION),
                           label=tex_label)
     for char, latex in LATEX_TEXT.items():
@@ -160,6 +182,17 @@ def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Runs that failed (with their error), never finished (killed or still running) or left a broken metrics.json."""
     bad = runs[runs["status"].isin([FAILED, INCOMPLETE, BROKEN])]
     return bad[["run", "status", "error_type", "error"]].reset_index(drop=True)
+
+
+def markdown_tables(summary: pd.DataFrame | None, digits: int = 3) -> dict[str, str]:
+    """The text of summary.md and paired.md by region name (`summary`, `paired`), those the summary gives."""
+    if summary is None or summary.empty:
+        return {}
+    tables = {"summary": to_markdown(display_table(summary, digits))}
+    paired = paired_table(summary, digits)
+    if paired is not None:
+        tables["paired"] = to_markdown(paired)
+    return tables
 
 
 def _write_or_remove(path: Path, text: str | None) -> list[Path]:

@@ -46,7 +46,11 @@ def validate_window(eval_cfg: DictConfig, num_periods: int) -> ForecastWindow:
     raw = eval_cfg.get("horizons", [1])
     if isinstance(raw, (str, bytes)) or not hasattr(raw, "__len__") or len(raw) == 0:
         raise ConfigError("eval.horizons", raw, "expected a non-empty list of periods ahead, e.g. [1, 2]")
-    horizons = sorted({int(check_number(f"eval.horizons[{i}]", h, low=1, integer=True)) for i, h in enumerate(raw)})
+    given = [int(check_number(f"eval.horizons[{i}]", h, low=1, integer=True)) for i, h in enumerate(raw)]
+    if len(set(given)) != len(given):
+        raise ConfigError("eval.horizons", list(raw), "expected distinct horizons (each is forecast once), "
+                          f"e.g. {sorted(set(given))}")
+    horizons = sorted(given)
     longest = horizons[-1]
     # an origin t needs a training target (t >= longest) and a test target (t + longest <= T - 1)
     available = num_periods - 2 * longest

@@ -10,6 +10,8 @@ from hydra.core.global_hydra import GlobalHydra
 
 from gnnrisk.pipeline import run_experiment
 
+pytestmark = pytest.mark.slow  # each test trains several models (minutes on 2 cores): the full suite only
+
 CONFIGS = str(Path(__file__).resolve().parents[2] / "configs")
 SMALL = ["data.num_nodes=600", "data.num_communities=12", "train.epochs=60", "train.patience=20",
          "attack.linkteller.num_nodes=150", "attack.lsa.num_pairs=300", "attack.explain_sim.num_pairs=60",

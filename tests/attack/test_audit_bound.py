@@ -71,6 +71,7 @@ def test_edgerand_adjacency_bound_approaches_epsilon(eps):
     assert bounds[0] < bounds[-1] and bounds[-1] > 0.9 * eps, bounds
 
 
+@pytest.mark.slow
 def test_edgerand_bound_exceeds_epsilon_at_most_5_percent_of_releases():
     """Over 60 independent EdgeRand releases the 95% bound exceeds eps no more often than 5% allows."""
     eps, n, releases = 2.0, 80, 60

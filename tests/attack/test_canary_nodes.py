@@ -112,6 +112,7 @@ def test_headline_relation_names_the_audit():
     assert headline_bound(edge)["eps_lower_relation"] == "edge" and headline_bound(edge)["eps_lower"] == 0.5
 
 
+@pytest.mark.slow
 def test_non_private_model_leaks_membership(tmp_path):
     """A non-private GCN: a clearly positive node-level bound from the pooled canaries."""
     m = run_experiment(compose_run([*SMALL]), tmp_path)
@@ -132,6 +133,7 @@ def claims_epsilon(monkeypatch, epsilon: float) -> None:
     monkeypatch.setattr(NonPrivate, "train", broken)
 
 
+@pytest.mark.slow
 def test_noiseless_mechanism_claiming_epsilon_is_caught(tmp_path, monkeypatch):
     """Training without noise that claims epsilon 0.25: the audit's bound exceeds the claim."""
     claims_epsilon(monkeypatch, 0.25)
@@ -140,6 +142,7 @@ def test_noiseless_mechanism_claiming_epsilon_is_caught(tmp_path, monkeypatch):
     assert m["eps_lower"] > 0.25
 
 
+@pytest.mark.slow
 def test_gap_ndp_at_small_epsilon_stays_below_it(tmp_path):
     """GAP-NDP at epsilon 1 (its noise on): the bound stays at most the epsilon it reports."""
     m = run_experiment(compose_run([*SMALL, "privacy=gap_ndp", "privacy.epsilon=1"]), tmp_path)

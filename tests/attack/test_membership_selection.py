@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from gnnrisk.attack.membership import held_out_headline, selection_halves
@@ -17,6 +18,7 @@ def test_halves_are_stratified_and_seeded():
     assert torch.equal(a, b) and int(a[:40].sum()) == 20 and int(a[40:].sum()) == 20
 
 
+@pytest.mark.slow
 def test_held_out_headline_is_unbiased_where_best_of_three_is_not():
     """Three attacks that know nothing: over 300 trials the best-of-three AUROC on all nodes averages well
     above 0.5 (selection bias), the held-out headline averages 0.5 within its standard error."""

@@ -19,6 +19,8 @@ from gnnrisk.data import build_dataset
 from gnnrisk.errors import ConfigError
 from gnnrisk.pipeline import run_experiment
 
+pytestmark = pytest.mark.slow  # each test trains several models (minutes on 2 cores): the full suite only
+
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 
 

@@ -68,6 +68,7 @@ def _mapped_share(tmp_path: Path, key: int | None) -> float:
     return sum(p in ties for p in pairs) / len(pairs)
 
 
+@pytest.mark.slow
 def test_outputs_and_config_do_not_undo_fresh_pseudonyms(tmp_path: Path) -> None:
     """Default (no key): the attacker maps explained ties to real ties at about the graph's density, not 100%.
 

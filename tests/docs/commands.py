@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gnnrisk.pipeline import run_experiment
 from gnnrisk.preflight import single_overrides
+from gnnrisk.presets import TINY_CAPS, apply_preset
 from gnnrisk.sweeper import grid_jobs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,13 +35,8 @@ SETUP = ("make ", "python3 -m venv ", ". .venv/bin/activate")
 HYDRA_FLAGS_WITH_VALUE = ("--cfg", "-c", "--package", "-p", "--info", "-i")
 HYDRA_FLAGS = ("--resolve",)
 NOT_RUNNING = ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help")
-# Sizes capped in the composed config, so that checking (and running) takes seconds: (key, at most).
-TINY = [("train.epochs", 2), ("data.num_nodes", 300), ("data.num_communities", 6), ("data.base_nodes", 60),
-        ("data.num_motifs", 10), ("explain.num_nodes", 2), ("explain.epochs", 2), ("explain.train_nodes", 4),
-        ("explain.n_steps", 4), ("audit.rounds", 2), ("audit.epochs", 2), ("attack.lsa.num_pairs", 100),
-        ("attack.linkteller.num_nodes", 40), ("attack.adjacency.num_nodes", 60), ("attack.canary.num_canaries", 20),
-        ("attack.explain_sim.num_pairs", 20), ("privacy.epochs", 2), ("privacy.encoder_epochs", 2),
-        ("privacy.classifier_epochs", 2), ("privacy.batch_size", 64), ("eval.origins", 1)]
+# Every command is checked (and run) at `preset=tiny`: its sizes capped so that it takes seconds (gnnrisk/presets.py).
+TINY = TINY_CAPS
 
 
 # --- reading a page ------------------------------------------------------------------------------------
@@ -93,9 +89,17 @@ def shown_commands() -> dict[str, list[str]]:
     return where
 
 
+# The plug-in tutorial's commands (docs/plugins.md) need the example package installed: its own tests install
+# it and run them (tests/plugins/test_example_plugin.py), these do not.
+PLUGIN_MEMBERS = ("privacy=rr_edges", "data=blocks", "confidence_gap")
+
+
 def is_example(command: str) -> bool:
-    """A form with placeholders (SWEEP_DIR, =E, `...`), or a bare program name mentioned in prose."""
+    """A form with placeholders (SWEEP_DIR, =E, `...`), a bare program name mentioned in prose, or a command
+    of the example plug-in (PLUGIN_MEMBERS)."""
     args = normalised(command)
+    if any(member in command for member in PLUGIN_MEMBERS):
+        return True
     if len(args) == 1 or "..." in args:
         return True
     return any(re.fullmatch(r"[A-Z][A-Z_]*", a.partition("=")[2] or a) for a in args[1:])
@@ -205,20 +209,13 @@ def compose_config(overrides: list[str]) -> DictConfig:
 
 
 def tiny_config(overrides: list[str]) -> DictConfig:
-    """The job's composed config with its sizes capped, on the CPU with one thread, everything else as given."""
-    cfg = compose_config(overrides)
+    """The job's composed config at `preset=tiny` (applied as the app does), on the CPU with one thread."""
+    cfg = compose_config([*overrides, "preset=tiny"])
     with open_dict(cfg):
         del cfg["hydra"]  # as the app's job config: Hydra's own node is not part of a run's config
         cfg.device = "cpu"
         cfg.threads = 1  # a tiny run gains nothing from more; on a shared machine more threads cost a lot
-        for key, cap in TINY:
-            value = OmegaConf.select(cfg, key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > cap:
-                OmegaConf.update(cfg, key, cap)
-        if cfg.explain.get("name", "none") != "none":  # any node of a barely trained model, either class
-            cfg.explain.split = "all"
-            cfg.explain.classes = [0, 1] if cfg.data.name == "synthetic" else None
-    return cfg
+    return apply_preset(cfg)
 
 
 def covering_jobs(jobs: list[list[str]]) -> list[list[str]]:

@@ -76,6 +76,7 @@ def test_readme_keeps_the_two_commands() -> None:
             assert REPO in path.parents and path.exists(), f"README links {target}: not a file of the repository"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", RUN_COMMANDS)
 def test_run_command_is_accepted(command: str, user_files: Path) -> None:
     """Hydra accepts it and every job passes every check made before training."""

@@ -37,6 +37,7 @@ def make_cfg(*overrides: str):
 @pytest.mark.parametrize("name", ["saliency", "gnnexplainer", "random",
                                   pytest.param("pgexplainer", marks=pytest.mark.slow),
                                   pytest.param("graphmask", marks=pytest.mark.slow)])
+@pytest.mark.slow
 def test_stage_writes_metrics_and_files(tmp_path, name):
     extra = ["explain.epochs=5", "explain.train_nodes=5"] if name == "pgexplainer" else (
         ["explain.epochs=5"] if name in ("gnnexplainer", "graphmask") else [])
@@ -65,6 +66,7 @@ def test_same_seed_same_explanations(tmp_path):
                                   np.load(tmp_path / "b" / "explanations.npz")["edge_mask"])
 
 
+@pytest.mark.slow
 def test_explicit_node_list_and_count(tmp_path):
     metrics = run_experiment(make_cfg("explain=saliency", *SMALL, "explain.nodes=3"), tmp_path / "count")
     assert metrics["explain_num_nodes"] == 3
@@ -73,6 +75,7 @@ def test_explicit_node_list_and_count(tmp_path):
     assert np.load(tmp_path / "list" / "explanations.npz")["node_ids"].tolist() == sorted(ids[:2])
 
 
+@pytest.mark.slow
 def test_attention_needs_a_gat(tmp_path):
     with pytest.raises(ConfigError, match="model=gat"):
         run_experiment(make_cfg("explain=attention", *SMALL), tmp_path)
@@ -109,6 +112,7 @@ def test_no_node_to_explain_and_bad_ids(tmp_path):
         run_experiment(make_cfg("explain=saliency", *SMALL, "explain.name=lime"), tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mechanism", ["gap_edp", "gap_ndp"])
 def test_gap_is_explained_with_its_training_noise(tmp_path, mechanism):
     # GAP answers from cached aggregations; its explain view re-aggregates with the same noise draws,

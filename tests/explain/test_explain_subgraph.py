@@ -38,6 +38,7 @@ def test_subgraph_output_equals_full_graph(cls):
         torch.testing.assert_close(out, full[node], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["saliency", "integrated_gradients"])
 def test_gradient_masks_agree_on_subgraph_and_full_graph(name):
     torch.manual_seed(0)

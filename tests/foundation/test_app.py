@@ -23,6 +23,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_run_writes_the_results_contract(tmp_path):
     run_dir = tmp_path / "run"
     proc = run_cli(*SMALL, f"hydra.run.dir={run_dir}", cwd=tmp_path)
@@ -39,6 +40,7 @@ def test_cli_run_writes_the_results_contract(tmp_path):
     assert "test_auroc" in proc.stdout  # the console summary
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_identical_metrics(tmp_path):
     cfg = compose_cfg(*SMALL, "model=sage", "seed=3")
     a = run_experiment(cfg, tmp_path / "a")
@@ -49,6 +51,7 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path):
     assert c["test_auroc"] != a["test_auroc"]
 
 
+@pytest.mark.slow
 def test_minibatch_training_runs_and_learns(tmp_path):
     cfg = compose_cfg("data.num_nodes=2000", "train.epochs=15", "train.batch_size=256", "model=sage")
     m = run_experiment(cfg, tmp_path)
@@ -65,6 +68,7 @@ def test_minibatch_training_runs_and_learns(tmp_path):
     ("train.lr=0", "train.lr"),
     ("device=tpu", "device"),
 ])
+@pytest.mark.slow
 def test_bad_config_is_one_clear_line(tmp_path, override, field):
     proc = run_cli(*SMALL, override, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert proc.returncode == 2
@@ -81,6 +85,7 @@ def test_unknown_group_member_is_one_line_with_the_options(tmp_path):
         "gnnrisk: error: model='transformer' is not allowed: expected one of gat, gcn, gconv_gru, gconv_lstm, gin, lstm, mlp, sage"]
 
 
+@pytest.mark.slow
 def test_failed_run_leaves_finished_runs_alone(tmp_path):
     good = tmp_path / "good"
     assert run_cli(*SMALL, f"hydra.run.dir={good}", cwd=tmp_path).returncode == 0
@@ -91,6 +96,7 @@ def test_failed_run_leaves_finished_runs_alone(tmp_path):
     assert not list(good.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_missing_data_file_is_a_clear_error(tmp_path):
     proc = run_cli("data=edgelist", f"data.edges_path={tmp_path / 'nope.csv'}",
                    f"data.nodes_path={tmp_path / 'nodes.csv'}", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)

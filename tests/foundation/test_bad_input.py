@@ -25,6 +25,8 @@ from gnnrisk.preflight import check_overrides
 CONFIGS = str(Path(__file__).resolve().parents[2] / "configs")
 TINY = ["train.epochs=2", "device=cpu", "model.hidden_channels=8"]
 SMALL_POPULATION = ["data.num_nodes=300", "data.num_communities=6"]  # before a case's own data overrides
+# A case names one bad field: the DP-SGD cases lower privacy.batch_size (256) to what 300 people's 150 training
+# nodes allow, since every bad field is refused at once (one line each) and it would be refused too.
 TRAIN = "train"  # marks a case that is only refused when the mechanism meets the model (runs run_experiment)
 
 
@@ -116,7 +118,7 @@ CASES: dict[str, list[tuple]] = {
         *_numbers("model.act", "foo", "softmax"),
         *_numbers("model.input_dropout", "1", "-0.5"),
         (["model=gat", "model.output_heads=0"], "model.output_heads"),
-        (["privacy=dpsgd_node", "model=sage", "model.act=elu"], "model.act"),
+        (["privacy=dpsgd_node", "privacy.batch_size=64", "model=sage", "model.act=elu"], "model.act"),
         (["model=mlp", "+model.jk=cat"], "model.jk"),
         (["model=foo"], "model"),
     ],
@@ -139,6 +141,8 @@ CASES: dict[str, list[tuple]] = {
         (["privacy=edgerand", "privacy.max_edges=0"], "privacy.max_edges"),
         (["privacy=edgerand", "privacy.epsilon=0.1", "privacy.max_edges=3000"], "privacy.epsilon", TRAIN),
         *[(["privacy=lapgraph", f"privacy.epsilon={v}"], "privacy.epsilon") for v in ("0", "inf")],
+        (["privacy=gap_edp", "privacy.epsilon=.inf"], "privacy.epsilon='.inf' is not allowed: expected a number in "
+         "(0.0, inf] (on the command line write inf"),   # YAML's spelling is text in an override
         (["privacy=lapgraph", "privacy.delta=0.5"], "privacy.delta"),
         *[(["privacy=gap_edp", f"privacy.{k}={v}"], f"privacy.{k}")
           for k, v in (("epsilon", "0"), ("epsilon", "nan"), ("delta", "0"), ("delta", "1"), ("hops", "0"),
@@ -149,15 +153,15 @@ CASES: dict[str, list[tuple]] = {
         *[(["privacy=gap_ndp", f"privacy.{k}={v}"], f"privacy.{k}")
           for k, v in (("max_degree", "0"), ("max_grad_norm", "0"), ("batch_size", "0"), ("epochs", "0"),
                        ("lr", "0"))],
-        (["privacy=dpsgd_node", "model=gcn"], "model.name", TRAIN),
+        (["privacy=dpsgd_node", "privacy.batch_size=64", "model=gcn"], "model.name", TRAIN),
         (["privacy=dpsgd_node", "model=sage", "privacy.epsilon=-1"], "privacy.epsilon"),
         (["privacy=dpsgd_node", "model=sage", "privacy.max_degree=0"], "privacy.max_degree"),
         (["privacy=dpsgd_node", "model=sage", "privacy.batch_size=0"], "privacy.batch_size"),
-        (["privacy=dp_mlp", "model=gcn"], "model.name", TRAIN),
+        (["privacy=dp_mlp", "privacy.batch_size=64", "model=gcn"], "model.name", TRAIN),
         (["privacy=dp_mlp", "model=mlp", "privacy.batch_size=0"], "privacy.batch_size", TRAIN),
         (["privacy=dp_mlp", "model=mlp", "privacy.epochs=0"], "privacy.epochs", TRAIN),
         (["privacy=dp_mlp", "model=mlp", "privacy.max_grad_norm=-1"], "privacy.max_grad_norm", TRAIN),
-        (["privacy=dp_mlp", "model=mlp", "privacy.diagnostics=maybe"], "privacy.diagnostics"),
+        (["privacy=dp_mlp", "privacy.batch_size=64", "model=mlp", "privacy.diagnostics=maybe"], "privacy.diagnostics"),
         (["privacy=progap_edp", "privacy.epsilon=0"], "privacy.epsilon"),
         (["privacy=progap_ndp", "privacy.max_degree=0"], "privacy.max_degree"),
     ],
@@ -168,7 +172,8 @@ CASES: dict[str, list[tuple]] = {
                        ("classes", "[]"), ("top_k", "0"), ("num_hops", "0"), ("subgraph", "maybe"),
                        ("undirected", "maybe"), ("ground_truth", "foo"))],
         (SALIENCY + ["explain.nodes=[0,0]"], "explain.nodes"),
-        (SALIENCY + ["explain.nodes=[100000]"], "explain.nodes[]"),
+        (SALIENCY + ["explain.nodes=[100000]"], "explain.nodes[0]=100000"),
+        (SALIENCY + ["explain.nodes=[1,100000]"], "explain.nodes[1]=100000"),
         (["explain=gnnexplainer", "explain.epochs=0"], "explain.epochs"),
         (["explain=gnnexplainer", "explain.lr=0"], "explain.lr"),
         (["explain=integrated_gradients", "explain.n_steps=0"], "explain.n_steps"),
@@ -185,6 +190,16 @@ CASES: dict[str, list[tuple]] = {
         (["attack=linkteller", "attack.linkteller.num_nodes=100000"], "attack.linkteller.num_nodes"),
         (["attack=linkteller", "attack.linkteller.delta=0"], "attack.linkteller.delta"),
         (["attack=linkteller", "attack.linkteller.chunk=0"], "attack.linkteller.chunk"),
+        # num_pairs bounded by the ties pairs=balanced draws from (1e9 was killed at 24 GB after training)
+        (["attack=linkteller", "attack.linkteller.pairs=balanced", "attack.linkteller.num_pairs=1000000000"],
+         "attack.linkteller.num_pairs=1000000000 is not allowed: expected at most"),
+        (["attack=linkteller", "attack.linkteller.pairs=balanced", "attack.linkteller.setting=transductive",
+          "attack.linkteller.num_pairs=1000000000"], "attack.linkteller.num_pairs"),
+        # a field the chosen mode ignores is still checked for its type and range
+        (["attack=linkteller", "attack.linkteller.pairs=all", "attack.linkteller.num_pairs=-3"],
+         "attack.linkteller.num_pairs=-3"),
+        (["attack=linkteller", "attack.linkteller.pairs=balanced", "attack.linkteller.num_nodes=1"],
+         "attack.linkteller.num_nodes=1"),
         (["attack=canary", "attack.canary.num_canaries=1"], "attack.canary.num_canaries"),
         (["attack=canary", "attack.canary.num_canaries=100000"], "attack.canary.num_canaries"),
         (["attack=canary", "attack.canary.num_canaries=20", "attack.canary.delta=0"], "attack.canary.delta"),
@@ -211,6 +226,11 @@ CASES: dict[str, list[tuple]] = {
         (TEMPORAL + ["eval.horizons=[3]"], "eval.horizons"),   # 6 periods: at most 2 ahead
         (TEMPORAL + ["eval.horizons=[0]"], "eval.horizons"),
         (TEMPORAL + ["eval.horizons=[]"], "eval.horizons"),
+        (TEMPORAL + ["eval.horizons=[1,1]"], "eval.horizons=[1, 1] is not allowed: expected distinct"),
+        (TEMPORAL + ["+data.dynamics.foo=1"], "data.dynamics.foo=1"),   # unknown keys added with +
+        (TEMPORAL + ["+data.dynamics.churnn=0.1"], "did you mean data.dynamics.churn?"),
+        (TEMPORAL + ["attack=lsa"], "attack='lsa' is not allowed: not available on data with periods"),
+        (TEMPORAL + ["attack=[lsa,mia]"], "attack=['lsa', 'mia']"),
         (TEMPORAL + ["eval.origins=5"], "eval.origins"),
         (TEMPORAL + ["eval.origins=0"], "eval.origins"),
         (["model=gconv_gru"], "model.name"),                  # a forecaster on one snapshot
@@ -230,9 +250,18 @@ CASES: dict[str, list[tuple]] = {
         (["foo=1"], "foo"),
         (["experiment=nope"], "experiment"),
         (["hydra/launcher=nope"], "hydra/launcher"),
-        (["a=b=c]"], "override"),
-        (["model.hidden_channels=[1"], "override"),
+        (["a=b=c]"], "a='b=c]' is not allowed: mismatched input"),        # the malformed override's key named
+        (["model.hidden_channels=[1"], "model.hidden_channels='[1' is not allowed"),
+        (["x"], "override='x' is not allowed: missing EQUAL"),
         (["data.groups={a: 0.5, b: 0.5}"], "data.groups"),
+        (["trian.epochs=3"], "trian.epochs='3' is not allowed: trian is not a config group or key; "
+         "did you mean train?"),
+        (["modle=gcn"], "modle='gcn' is not allowed: modle is not a config group or key; did you mean model?"),
+        (["model.hiden_channels=8"], "did you mean model.hidden_channels?"),
+        (["+data.foo=1"], "data.foo=1"),
+        (["data=csbm", "+data.split.kind=public"], "data.split.kind"),
+        (["hydra.run.dir=/tmp/r\u00e9sum\u00e9"], "hydra.run.dir='/tmp/r\u00e9sum\u00e9' is not allowed: Hydra reads "
+         "non-ASCII characters only inside quotes"),   # unquoted (gnnrisk-run quotes it itself)
     ],
 }
 FLAT = [(group, case[0], case[1], TRAIN in case[2:]) for group, cases in CASES.items() for case in cases]
@@ -308,6 +337,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     (["logger=mlflow", "logger.dir=/proc/x"], "logger.dir="),   # no tracking store either
     (["logger=foo"], "logger="),
 ])
+@pytest.mark.slow
 def test_real_process_exit_2_one_line_no_outputs(overrides: list[str], field: str, tmp_path: Path) -> None:
     """A representative handful as real processes: exit 2, one stderr line, only config and error left."""
     run_dir = tmp_path / "run"
@@ -341,6 +371,8 @@ LOGGER_CASES = [
     (["logger=tensorboard", "logger.dir={tmp}/edges.csv/store"], "logger.dir"),  # a file where a folder goes
     (["logger=csv", "logger.dir=''"], "logger.dir"),
     (["logger=csv", "+logger.foo=1"], "logger.foo"),
+    (["logger=csv", "logger.dir=/tmp/" + "a" * 300], "logger.dir"),   # a name over the file system's limit
+    (["logger=mlflow", "logger.dir=/tmp/gnnrisk-deep/" + "/".join(["d" * 200] * 3)], "logger.dir"),  # SQLite: 512
 ]
 
 

@@ -54,6 +54,7 @@ def test_integer_fields_refuse_nan_and_inf_with_one_error(field, value):
         check_number(field, value, low=1, integer=True)
 
 
+@pytest.mark.slow
 def test_skip_finished_must_be_a_boolean(tmp_path):
     import subprocess
     import sys

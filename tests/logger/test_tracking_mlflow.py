@@ -12,6 +12,8 @@ pytest.importorskip("sqlalchemy")
 
 from tracking_helpers import EPOCHS, TINY, cli, history_columns, numeric_metrics, run_dirs  # noqa: E402
 
+pytestmark = pytest.mark.slow  # each test trains several models (minutes on 2 cores): the full suite only
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 

@@ -26,6 +26,7 @@ def tracked_files(store: Path) -> set[str]:
     return {p.name for p in store.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_node_level_run_tracks_no_curve_when_it_is_in_diagnostics(tmp_path: Path) -> None:
     """gap_ndp (node-level DP): its curve is in diagnostics/, so the tracked run has none, says why, and
     names its guarantee; the edge-level gap_edp's curve (covered by epsilon) is tracked."""
@@ -72,6 +73,7 @@ def test_curve_left_out_entirely_is_said_so(tmp_path: Path) -> None:
     assert tags["guarantee.training_curve"].endswith("not written (privacy.diagnostics=false)")
 
 
+@pytest.mark.slow
 def test_mlflow_and_tensorboard_track_no_curve_of_a_node_level_run(tmp_path: Path) -> None:
     """The same rule in the other stores: no `epoch/*` metric or scalar, the final metrics and the guarantee there."""
     pytest.importorskip("mlflow")

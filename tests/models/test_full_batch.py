@@ -69,6 +69,7 @@ def test_unsupported_models_use_their_own_forward(name, extra):
     assert torch.allclose(forward(), model(x, ei))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gcn", "sage"])
 def test_training_gives_the_same_predictions_as_pyg(name, monkeypatch):
     x, ei = random_graph(300, 1200, True, seed=3)

@@ -49,6 +49,7 @@ def test_explicit_delta_is_used(tmp_path):
     assert m["delta"] == 1e-3 and m["epsilon"] <= 8.0
 
 
+@pytest.mark.slow
 def test_utility_rises_with_epsilon(tmp_path):
     def mean_auroc(eps: float) -> float:
         runs = [_run(tmp_path / f"{eps}-{s}", f"privacy.epsilon={eps}", f"seed={s}") for s in range(3)]

@@ -137,6 +137,7 @@ def test_encoder_bound_is_the_gaussian_without_sampling_and_never_below_one_exam
     assert np.all(rdp_rows_dpsgd(4.0, 0.05, 0, 2, 300) >= rdp_rows_dpsgd(4.0, 0.05, 0, 1, 300))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dpdgc_edp", "dpdgc_ndp"])
 def test_calibrated_noise_spends_the_target_and_matches_dp_accounting(name):
     data = sbm_graph(0)
@@ -274,6 +275,7 @@ def test_auroc(name: str, epsilon: float, seed: int) -> float:
 test_auroc.__test__ = False  # a helper, not a test
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,low_eps,high_eps", [("dpdgc_edp", 0.5, 1000.0), ("dpdgc_ndp", 0.5, 1e4)])
 def test_utility_rises_with_epsilon(name, low_eps, high_eps):
     seeds = (0, 1)
@@ -315,6 +317,7 @@ def test_unreachable_epsilon_unsupported_model_and_small_hidden_are_config_error
 
 # --- (6) determinism, and the released model -----------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dpdgc_edp", "dpdgc_ndp"])
 def test_same_seed_same_numbers_and_the_release_ignores_the_graph(name):
     data = sbm_graph(5)
@@ -336,6 +339,7 @@ def test_same_seed_same_numbers_and_the_release_ignores_the_graph(name):
         model(data.x[:10])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dpdgc_edp", "dpdgc_ndp"])
 def test_hydra_run_writes_privacy_fields(name, tmp_path):
     GlobalHydra.instance().clear()

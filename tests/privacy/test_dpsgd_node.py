@@ -160,6 +160,7 @@ def test_zero_initialised_output_gives_zero_logits_at_any_degree():
         assert float(model(torch.randn(60, 5), edge_index).abs().max()) == 0.0
 
 
+@pytest.mark.slow
 def test_default_sage_beats_chance_at_epsilon_8(tmp_path):
     # Regression: with the default sage (sum aggregation, 2 layers) and imbalanced labels (~23% positive),
     # clipped DP-SGD once learned "lower every score, most on high-degree nodes" and scored test AUROC
@@ -169,6 +170,7 @@ def test_default_sage_beats_chance_at_epsilon_8(tmp_path):
     assert min(aurocs) > 0.55, aurocs
 
 
+@pytest.mark.slow
 def test_utility_rises_with_epsilon(tmp_path):
     def mean_auroc(eps: float) -> float:
         runs = [_run(tmp_path / f"{eps}-{s}", f"privacy.epsilon={eps}", f"seed={s}", "model.num_layers=1",

@@ -160,6 +160,7 @@ def test_bound_out_degree_keeps_a_random_subset_of_at_most_d_out_edges():
     assert not torch.equal(bounded, other)
 
 
+@pytest.mark.slow
 def test_edp_utility_rises_with_epsilon_and_beats_chance_only_with_budget():
     seeds = (0, 1, 2)
     low = np.mean([test_auroc("gap_edp", 0.1, s, encoder_epochs=30) for s in seeds])
@@ -169,6 +170,7 @@ def test_edp_utility_rises_with_epsilon_and_beats_chance_only_with_budget():
     assert free > 0.9 and high > 0.85, (high, free)
 
 
+@pytest.mark.slow
 def test_ndp_utility_rises_with_epsilon():
     seeds = (0, 1, 2)
     # node-level noise is large on a 600-node graph (aggregation std = z sqrt(D)), so compare a tight
@@ -179,6 +181,7 @@ def test_ndp_utility_rises_with_epsilon():
     assert low < 0.65 and high > low + 0.2, (low, high)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gap_edp", "gap_ndp"])
 def test_same_seed_same_numbers(name):
     data = sbm_graph(4)

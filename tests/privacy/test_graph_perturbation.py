@@ -318,6 +318,7 @@ def mean_test_auroc(tmp_path: Path, overrides: list[str], seeds: tuple[int, ...]
     return float(np.mean(scores))
 
 
+@pytest.mark.slow
 def test_lapgraph_utility_rises_with_epsilon_and_runs_reproduce(tmp_path: Path) -> None:
     """test_auroc at eps=8 beats eps=1 (mean of 3 seeds); the same config and seed give the same numbers."""
     base = ["privacy=lapgraph", "data.num_nodes=1500", "data.features.informative_noise=4.0"]

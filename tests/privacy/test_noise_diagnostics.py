@@ -85,6 +85,7 @@ def test_drowned_parts_name_each_part():
     assert len(parts) == 2 and parts[0].startswith("encoder DP-SGD") and parts[1].startswith("hop2")
 
 
+@pytest.mark.slow
 def test_long_trainings_read_every_steps_sums_and_a_sample_of_per_example_norms():
     # the estimates and the verdict use every step (their standard error shrinks with the steps); the
     # per-example norms (clipped share), as costly as the clipping itself, are read on ~200 steps only

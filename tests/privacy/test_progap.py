@@ -99,6 +99,7 @@ def test_edp_calibration_spends_at_most_the_target_and_matches_dp_accounting(tar
     assert p["epsilon"] == pytest.approx(google_epsilon([(dpa.GaussianDpEvent(z), 3)], p["delta"]), rel=0.01)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", [1.0, 4.0, 8.0, 16.0])
 def test_ndp_calibration_spends_at_most_the_target_and_matches_dp_accounting(target):
     data = sbm_graph(0)
@@ -145,6 +146,7 @@ def test_one_undirected_edge_moves_one_nap_sum_by_at_most_sqrt2():
     assert float(diff.norm()) == pytest.approx(math.sqrt(2), abs=1e-5)  # the L2 sensitivity the accountant uses
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,extra", [("progap_edp", {}), ("progap_ndp", NDP_FAST)])
 def test_cached_noise_has_the_calibrated_std_at_every_stage(name, extra):
     # statistical check: cache minus the noise-free NAP of the same (stage-time) embeddings is the noise
@@ -167,6 +169,7 @@ def test_cached_noise_has_the_calibrated_std_at_every_stage(name, extra):
     assert abs(corr.item()) < 4 / math.sqrt(n)  # a fresh draw per aggregation
 
 
+@pytest.mark.slow
 def test_edp_utility_rises_with_epsilon():
     # the GAP issue #3 trap: accuracy must move with epsilon (a zero noise scale would make them equal)
     seeds = (0, 1, 2)
@@ -284,6 +287,7 @@ def test_unreachable_epsilon_and_unsupported_model_are_config_errors(name):
             build_mechanism(privacy_cfg(name)).train(data, wrong, TRAIN, 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["progap_edp", "progap_ndp"])
 def test_hydra_run_writes_privacy_fields(name, tmp_path):
     GlobalHydra.instance().clear()

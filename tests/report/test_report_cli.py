@@ -29,26 +29,30 @@ def test_folder_without_runs(tmp_path: Path, capsys):
     assert "no runs under" in err and "metrics.json" in err
 
 
-def test_unknown_metric_lists_available_and_still_reports(tmp_path: Path, capsys):
-    """A misspelt metric: exit 1, message lists the available metrics; the known metric's table and plots exist."""
-    fake_sweep(tmp_path / "s", np.random.default_rng(0))
-    code = main([str(tmp_path / "s"), "--metrics", "test_acc,test_acuroc"])
-    assert code == EXIT_PARTIAL
-    err = capsys.readouterr().err
-    assert "unknown metric(s) test_acuroc" in err and "available:" in err and "test_auroc" in err
-    out = tmp_path / "s" / "report"
-    summary = pd.read_csv(out / "summary.csv")
-    assert "test_acc_mean" in summary and "test_acuroc_mean" not in summary
-    assert (out / "test_acc_vs_epsilon.png").exists() and (out / "runs.csv").exists()
+def _one_line_refusal(capsys, flag: str, value: str) -> str:
+    """The stderr of a refused command line: exactly one `--flag='value' is not allowed: ...` line; its text."""
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"gnnrisk-report: error: {flag}={value!r} is not allowed: "), captured.err
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err and "usage:" not in captured.err
+    return captured.err
 
 
-def test_unknown_axes_are_reported(tmp_path: Path, capsys):
-    """An x or Pareto axis nobody reports: exit 1, named in the message; tables still written."""
+def test_unknown_metric_is_refused_before_anything_is_written(tmp_path: Path, capsys):
+    """A misspelt metric: exit 2, one line naming --metrics and listing the available ones; nothing written."""
     fake_sweep(tmp_path / "s", np.random.default_rng(0))
-    assert main([str(tmp_path / "s"), "--x", "lambda", "--pareto-y", "nothing"]) == EXIT_PARTIAL
-    err = capsys.readouterr().err
-    assert "'lambda'" in err and "nothing" in err
-    assert (tmp_path / "s" / "report" / "summary.md").exists()
+    assert main([str(tmp_path / "s"), "--metrics", "test_acc,test_acuroc"]) == EXIT_ERROR
+    err = _one_line_refusal(capsys, "--metrics", "test_acuroc")
+    assert "available:" in err and "test_auroc" in err
+    assert not (tmp_path / "s" / "report").exists()
+
+
+@pytest.mark.parametrize("flag", ["--x", "--pareto-x", "--pareto-y"])
+def test_unknown_axes_are_refused_before_anything_is_written(tmp_path: Path, capsys, flag: str):
+    """An x or Pareto axis nobody reports: exit 2, one line naming the flag; nothing written."""
+    fake_sweep(tmp_path / "s", np.random.default_rng(0))
+    assert main([str(tmp_path / "s"), "--metrics", "test_acc", flag, "lambda"]) == EXIT_ERROR
+    assert "available:" in _one_line_refusal(capsys, flag, "lambda")
+    assert not (tmp_path / "s" / "report").exists()
 
 
 def test_differing_metric_sets_union_with_warning(tmp_path: Path, capsys):
@@ -105,15 +109,37 @@ def test_unreadable_metrics_file_is_skipped_with_warning(tmp_path: Path, capsys)
     assert json.loads((sweep / "seed=0" / "metrics.json").read_text())["test_acc"] == 0.7
 
 
-def test_digits_out_of_range_is_one_line_and_exit_2(tmp_path, capsys):
-    """`--digits -1`: argparse's one-line usage error (exit 2), before anything is written."""
-    import pytest as _pytest
-    from gnnrisk.report.cli import main as report_main
-    with _pytest.raises(SystemExit) as stop:
-        report_main([str(tmp_path), "--digits", "-1"])
-    assert stop.value.code == 2
-    assert "--digits: expected an integer from 0 to 10" in capsys.readouterr().err
-    assert not (tmp_path / "report").exists()
+@pytest.mark.parametrize("flag, value, reason", [("--digits", "-1", "expected an integer from 0 to 10"),
+                                                 ("--digits", "11", "expected an integer from 0 to 10"),
+                                                 ("--pareto-sense", "up", "expected two of min/max/auto"),
+                                                 ("--metrics", ",", "expected comma-separated names")])
+def test_bad_flag_values_are_one_line_and_exit_2(tmp_path: Path, capsys, flag: str, value: str, reason: str):
+    """`--digits -1` and friends: one `field=value is not allowed` line (no usage block), exit 2, nothing written."""
+    fake_sweep(tmp_path / "s", np.random.default_rng(0))
+    assert main([str(tmp_path / "s"), flag, value]) == EXIT_ERROR
+    assert reason in _one_line_refusal(capsys, flag, value)
+    assert not (tmp_path / "s" / "report").exists()
+
+
+def test_malformed_command_line_is_one_line(tmp_path: Path, capsys):
+    """An unknown option or no folder: one line, exit 2, no usage block."""
+    assert main([str(tmp_path), "--colour"]) == EXIT_ERROR
+    assert main([]) == EXIT_ERROR
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all(line.startswith("gnnrisk-report: error: ") for line in lines)
+    assert "--colour" in lines[0] and "sweep_dir" in lines[1] and "usage:" not in "".join(lines)
+
+
+@pytest.mark.parametrize("kind", ["file", "unwritable"])
+def test_unusable_out_folder_is_one_line_and_exit_2(tmp_path: Path, capsys, kind: str):
+    """`--out` an existing file, or a folder that cannot be made (/proc/x): one line naming --out, exit 2."""
+    fake_sweep(tmp_path / "s", np.random.default_rng(0))
+    out = tmp_path / "taken.txt" if kind == "file" else Path("/proc/gnnrisk-report-test")
+    if kind == "file":
+        out.write_text("mine")
+    assert main([str(tmp_path / "s"), "--metrics", "test_acc", "--out", str(out)]) == EXIT_ERROR
+    _one_line_refusal(capsys, "--out", str(out))
+    assert kind != "file" or out.read_text() == "mine"
 
 
 @pytest.mark.parametrize("content", ['{"test_acc": 0.', "[0.7, 0.8]", "null", "\xff\xfe"])

@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from gnnrisk.report.callback import ReportOnMultirunEnd
-from gnnrisk.report.cli import EXIT_OK, EXIT_PARTIAL, main
+from gnnrisk.report.cli import EXIT_ERROR, EXIT_OK, main
 from gnnrisk.report.writeup import markers
 from report_fixtures import paired_sweep
 
@@ -63,32 +63,47 @@ def test_into_touches_only_the_markers_present_and_is_idempotent(tmp_path: Path)
 
 
 def test_into_without_markers_is_an_error(tmp_path: Path, capsys):
-    """No markers: exit 1, one line naming the file; the file is unchanged and the report still written."""
+    """No markers: exit 2, one line naming the flag and the file; the file is unchanged and nothing is written."""
     sweep, doc = _sweep(tmp_path), tmp_path / "notes.md"
     doc.write_text("# Notes\n\nno markers here\n")
     capsys.readouterr()
-    assert main([str(sweep), "--metrics", "test_auroc", "--into", str(doc)]) == EXIT_PARTIAL
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("gnnrisk-report: error:")]
-    assert len(errors) == 1 and str(doc) in errors[0] and "no gnnrisk-report markers" in errors[0]
+    assert main([str(sweep), "--metrics", "test_auroc", "--into", str(doc)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"gnnrisk-report: error: --into={str(doc)!r} is not allowed: ")
+    assert "no gnnrisk-report markers" in err
     assert doc.read_text() == "# Notes\n\nno markers here\n"
-    assert (sweep / "report" / "summary.md").exists()
+    assert not (sweep / "report").exists()
 
 
 @pytest.mark.parametrize("text", [f"{SUMMARY[0]}\nno end\n", f"{SUMMARY[1]}\n{SUMMARY[0]}\n",
                                   f"{SUMMARY[0]}\n{SUMMARY[1]}\n{SUMMARY[0]}\n{SUMMARY[1]}\n"])
 def test_into_with_broken_markers_is_an_error(tmp_path: Path, capsys, text: str):
-    """A begin without end, an end before its begin, or a region twice: exit 1, file unchanged."""
+    """A begin without end, an end before its begin, or a region twice: exit 2, file unchanged, nothing written."""
     sweep, doc = _sweep(tmp_path), tmp_path / "results.md"
     doc.write_text(text)
-    assert main([str(sweep), "--metrics", "test_auroc", "--into", str(doc)]) == EXIT_PARTIAL
+    assert main([str(sweep), "--metrics", "test_auroc", "--into", str(doc)]) == EXIT_ERROR
     assert "expected one line" in capsys.readouterr().err and doc.read_text() == text
+    assert not (sweep / "report").exists()
 
 
-def test_into_missing_file_is_an_error(tmp_path: Path, capsys):
-    """A write-up that does not exist: exit 1, the message names it."""
+@pytest.mark.parametrize("name, reason", [("nope.md", "cannot read it"), ("folder", "it is a folder")])
+def test_into_missing_file_or_folder_is_an_error(tmp_path: Path, capsys, name: str, reason: str):
+    """A write-up that does not exist, or a folder: exit 2, one line naming --into, nothing written."""
     sweep = _sweep(tmp_path)
-    assert main([str(sweep), "--metrics", "test_auroc", "--into", str(tmp_path / "nope.md")]) == EXIT_PARTIAL
+    (tmp_path / "folder").mkdir()
+    assert main([str(sweep), "--metrics", "test_auroc", "--into", str(tmp_path / name)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"gnnrisk-report: error: --into={str(tmp_path / name)!r} is not allowed: {reason}")
+    assert err.count("\n") == 1 and "Traceback" not in err and not (sweep / "report").exists()
+
+
+def test_callback_with_a_missing_into_still_reports(tmp_path: Path, capsys):
+    """The callback (not a command line): a missing write-up is a problem; the report is written all the same."""
+    sweep = _sweep(tmp_path)
+    ReportOnMultirunEnd(metrics=["test_auroc"], into=str(tmp_path / "nope.md")).on_multirun_end(
+        OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
     assert "nope.md: cannot read it" in capsys.readouterr().err
+    assert (sweep / "report" / "summary.md").exists()
 
 
 def test_callback_into(tmp_path: Path, capsys):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from gnnrisk.sweeper import grid_jobs
 from sweep_helpers import TINY, run_sweep
 
@@ -36,6 +38,7 @@ def test_no_blocks_is_the_basic_product():
     assert len(grid_jobs({"a": "1,2", "b": "x,y,z"}, None, [])) == 6
 
 
+@pytest.mark.slow
 def test_a_real_sweep_runs_each_distinct_job_once(tmp_path):
     """`gnnrisk-run -m experiment=quick` with tiny overrides: the grid sweeper launches the union, no repeats."""
     sweep = tmp_path / "grid"
@@ -47,6 +50,7 @@ def test_a_real_sweep_runs_each_distinct_job_once(tmp_path):
     assert names == {"none", "gap_edp"}
 
 
+@pytest.mark.slow
 def test_a_run_that_cannot_fit_fails_alone_and_the_report_lists_it(tmp_path):
     """EdgeRand above max_edges: that run keeps its one-line error, the sweep goes on, failed.csv names it."""
     sweep = tmp_path / "fit"
@@ -63,6 +67,7 @@ def test_a_run_that_cannot_fit_fails_alone_and_the_report_lists_it(tmp_path):
     assert "1 run(s) failed or did not finish" in proc.stdout
 
 
+@pytest.mark.slow
 def test_long_override_lists_get_bounded_stable_folder_names(tmp_path):
     """Overrides longer than a file name allows: the run still lands in a folder of at most 200 bytes, a
     prefix plus a hash, and a re-run finds the same folder (resume); skip_finished is not in the name."""

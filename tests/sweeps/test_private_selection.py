@@ -312,6 +312,7 @@ RANDOM = ["hydra.sweeper.sampler._target_=optuna.samplers.RandomSampler", "~hydr
 STUDY = [experiment_override("tune"), *TINY, *RANDOM, "privacy=gap_edp", "privacy.epsilon=2"]
 
 
+@pytest.mark.slow
 def test_private_edge_level_study_runs_k_trials_and_reports_the_total_epsilon(tmp_path: Path):
     """gap_edp, K ~ Geometric(0.5) with seed 5 (K = 3): three runs, best.json's total epsilon is Theorem 2's
     at the runs' delta, above one run's and below basic composition; the report says so; a re-run adds nothing."""
@@ -348,6 +349,7 @@ def test_private_edge_level_study_runs_k_trials_and_reports_the_total_epsilon(tm
     (["hydra.sweeper.private_selection={gamma:0.5}", "hydra.sweeper.sampler._target_=optuna.samplers.TPESampler"],
      "hydra.sweeper.sampler"),
 ])
+@pytest.mark.slow
 def test_refused_in_one_line_before_any_trial(extra, field, tmp_path: Path):
     sweep = tmp_path / "study"
     proc = subprocess.run(sweep_command(sweep, *STUDY, *extra), cwd=tmp_path, env=env(), capture_output=True,

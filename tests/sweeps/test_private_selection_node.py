@@ -73,6 +73,7 @@ def _same_metrics(a: dict, b: dict) -> None:
     assert {k: a.get(k) for k in keys} == {k: b.get(k) for k in keys}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mechanism", ["dp_mlp", "gap_ndp"])
 def test_noise_seed_moves_the_noise_and_keeps_the_data(tmp_path: Path, mechanism: str):
     """seed 0 with noise_seed null, 0 and 7: null and 0 are bit-identical (and what the mechanism gives when
@@ -258,6 +259,7 @@ STUDY = [experiment_override("tune"), *TINY, *DP_MLP, "hydra.sweeper.sampler._ta
          "hydra.sweeper.private_selection={eta:1,gamma:0.5,seed:5,score_noise:2}"]
 
 
+@pytest.mark.slow
 def test_a_node_level_study_scores_noisy_counts_with_independent_noise(tmp_path: Path):
     """dp_mlp, K = 3 (seed 5) over two values of privacy.lr: three run folders even though two trials draw the
     same value (their noise seeds differ and enter the folder names), every run reports its noise_seed, the study

@@ -23,6 +23,7 @@ TUNE = experiment_override("tune")
     ([TUNE, "model.dropout=interval(0.9,0.1)"], "model.dropout"),
     ([TUNE, "model.nope=choice(1,2)"], "model.nope"),
 ])
+@pytest.mark.slow
 def test_refused_in_one_line_before_any_trial(overrides: list[str], field: str, tmp_path: Path) -> None:
     """Exit 2, one stderr line `gnnrisk: error: FIELD...`, no traceback, no sweep folder written."""
     sweep = tmp_path / "study"
@@ -36,6 +37,7 @@ def test_refused_in_one_line_before_any_trial(overrides: list[str], field: str, 
     assert not sweep.exists()
 
 
+@pytest.mark.slow
 def test_a_study_continued_with_another_objective_is_refused(tmp_path: Path) -> None:
     """The journal's values are of one metric: resuming it for another is refused, nothing launched."""
     sweep = tmp_path / "study"

@@ -87,6 +87,7 @@ def test_interrupted_10_trial_study_resumes_to_10_complete_trials(tmp_path: Path
     assert "Launching" not in again.stdout + again.stderr
 
 
+@pytest.mark.slow
 def test_failed_trial_is_told_failed_and_the_study_goes_on(tmp_path: Path):
     """A trial whose run fails (seed=-1) is FAIL with the run's error; the other runs; exit code 3."""
     sweep = tmp_path / "study"
@@ -101,6 +102,7 @@ def test_failed_trial_is_told_failed_and_the_study_goes_on(tmp_path: Path):
     assert best["trials_failed"] == 1 and best["best_run_dir"] == rows["0"]["run_dir"]
 
 
+@pytest.mark.slow
 def test_edge_level_study_marks_the_selection_and_bounds_it_by_the_sum(tmp_path: Path):
     """Three gap_edp trials: best.json's selection bound is the sum of the runs' epsilon and delta, and the
     report prints the labelled note."""

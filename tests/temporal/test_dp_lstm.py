@@ -36,6 +36,7 @@ MODELS = {"lstm": {"name": "lstm", "hidden_channels": 8, "num_layers": 2, "dropo
 
 # --- the accountant ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_origins_compose():
     sigma, q, steps, delta = 1.5, 0.1, 50, 1e-5
     one, three = (accounting.epsilon_from_rdp(forecast_rdp(sigma, q, steps, k), delta) for k in (1, 3))
@@ -47,6 +48,7 @@ def test_origins_compose():
     assert (calibrate_forecast_noise(4.0, delta, q, steps, 3, "") > calibrate_forecast_noise(4.0, delta, q, steps, 1, ""))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target,origins", [(1.0, 3), (4.0, 3), (16.0, 5)])
 def test_calibrated_total_meets_the_target_and_matches_other_accountants(target, origins):
     q, steps, delta = 0.1, 20, 1e-5
@@ -167,6 +169,7 @@ def test_lstm_on_one_snapshot_refused(tmp_path):
 
 # --- a run ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["lstm", "mlp"])
 def test_run_reports_node_level_privacy_over_all_origins(tmp_path, model):
     m = run_experiment(_cfg(f"model={model}", "model.hidden_channels=8", "eval.origins=2",
@@ -193,12 +196,14 @@ def test_run_reports_node_level_privacy_over_all_origins(tmp_path, model):
     assert on_disk["epsilon"] == pytest.approx(m["epsilon"]) and "val_loss" not in on_disk
 
 
+@pytest.mark.slow
 def test_no_diagnostics_when_asked(tmp_path):
     m = run_experiment(_cfg("eval.origins=1", "privacy.diagnostics=false"), tmp_path)
     assert m["history_file"] is None and not (tmp_path / "diagnostics").exists()
     assert not (tmp_path / "history.csv").exists()
 
 
+@pytest.mark.slow
 def test_no_look_ahead_and_same_seed_same_numbers():
     """The private forecast at origin t does not move with anything after t; a rerun repeats it."""
     data = build_dataset(temporal_cfg(num_nodes=300, periods=6, num_communities=6), seed=0)

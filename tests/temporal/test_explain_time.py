@@ -158,6 +158,7 @@ def test_integrated_gradients_add_up_to_the_change_of_the_forecast(name):
         assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(a, b))
 
 
+@pytest.mark.slow
 def test_explainers_beat_random_on_a_trained_forecaster(trained):
     data, forecast = trained
     tables = {}

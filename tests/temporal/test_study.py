@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
@@ -19,11 +20,12 @@ def _compose(*overrides: str):
         return compose("config", overrides=list(overrides), return_hydra_config=True)
 
 
+@pytest.mark.slow
 def test_every_job_of_the_study_is_accepted():
     """51 jobs: 6 forecasters x 3 seeds, 3 graph-perturbation + 3 DP-SGD cells x 3 seeds, 3 loop modes x 5 seeds."""
     sweeper = OmegaConf.to_container(_compose("experiment=temporal").hydra.sweeper, resolve=False)
     jobs = grid_jobs(sweeper["params"], sweeper["blocks"], [])
     assert len(jobs) == 51 and len({frozenset(j) for j in jobs}) == 51
-    for job in jobs:  # small populations: the checks, not the sizes, are under test
-        cfg = _compose("experiment=temporal", *job, "data.num_nodes=300", "data.num_communities=6")
+    for job in jobs:  # tiny sizes: the checks, not the sizes, are under test
+        cfg = _compose("experiment=temporal", *job, "preset=tiny")
         prepare_run(cfg)
