@@ -22,12 +22,17 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/gnnrisk-run -m experiment=quick
 
+# The tests run on every CPU (pytest-xdist, one worker per CPU, each worker pinned to its CPU by tests/conftest.py;
+# a test file stays on one worker, so its module fixtures are built once). PYTEST_WORKERS=0 runs them in this process.
 # pytest exits 5 when it collects no test: treat that as a failure, not a pass.
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
+	$(PYTEST); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # The figures quoted in README.md, docs/ and experiments/*.md, rewritten from the committed result files
 # (experiments/*_figures/*.csv); `make test` fails while one differs (tests/docs/test_figures.py).
