@@ -39,8 +39,6 @@ def privacy_member(overrides: list[str]) -> tuple[str, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     """Run the check, print the table, write check.json; the exit code says whether it passed."""
     args = parse(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("gnnrisk.pipeline").setLevel(logging.ERROR)  # per-run warnings: the table says what matters
     try:
         name, rest = privacy_member(args.overrides)
         from gnnrisk.check import CHECKS, check_mechanism
@@ -62,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: the process's logging set here, not in `main`, which callers (and tests)
+    run in their own process, whose logging it must leave as it was."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("gnnrisk.pipeline").setLevel(logging.ERROR)  # per-run warnings: the table says what matters
     sys.exit(main())
 
 
