@@ -326,7 +326,7 @@ def test_headerless_file_error_quotes_no_value(tmp_path: Path) -> None:
     rows = [f"{e},{p},{20 + i},{i / 10},{i % 2},m" for i, (e, p) in enumerate(zip(EMAILS, PHONES))]
     _write(tmp_path / "nodes.csv", "\n".join(rows) + "\n")
     _edges_csv(tmp_path)
-    msg = _expect(_cfg(tmp_path), "nodes.csv", "'id'", "header")
+    msg = _expect(_cfg(tmp_path), "nodes.csv", "'id'", "header").replace(str(tmp_path), "<tmp>")  # pytest-120/...
     assert not any(v in msg for v in (EMAILS[0], str(PHONES[0]), "20", "0.0"))
 
 

@@ -121,8 +121,6 @@ def test_cli_refuses_a_contract_breaking_plugin(broken, capsys):
 def test_main_leaves_the_callers_logging_as_it_was() -> None:
     """`main` runs in its caller's process (a plug-in's tests, a notebook): only the console script sets up
     logging, so later runs in that process still log (a lowered gnnrisk.pipeline level silenced their app.log)."""
-    import logging
-
     pipeline, root = logging.getLogger("gnnrisk.pipeline"), logging.getLogger()
     before = (pipeline.level, list(root.handlers), root.level)
     assert main(["privacy="]) == 2
