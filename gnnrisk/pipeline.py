@@ -15,17 +15,20 @@ from omegaconf import DictConfig
 from torch_geometric.data import Data
 
 from gnnrisk.audit.group_metrics import group_fairness
+from gnnrisk.city_run import run_city, validate_city_run
 from gnnrisk.data import build_dataset
+from gnnrisk.data.city.loader import is_city
 from gnnrisk.data.temporal import is_temporal
 from gnnrisk.errors import ConfigError, Refusals, check_number
 from gnnrisk.presets import apply_preset
 from gnnrisk.logger import validate_logger
-from gnnrisk.models import STATIC_MODELS, validate_model
+from gnnrisk.models import CITY_MODELS, STATIC_MODELS, validate_model
 from gnnrisk.models.recurrent import TEMPORAL_MODELS
 from gnnrisk.privacy import MECHANISMS, Mechanism, TrainedModel, build_mechanism
 from gnnrisk.privacy.diagnostics import drowned_parts
 from gnnrisk.protocol import check_protocol
 from gnnrisk.results import STAGING_DIR, write_metrics, write_run_start, write_training_record
+from gnnrisk.train.city_forecast import PlaceForecast
 from gnnrisk.train.forecast import Forecast, validate_window
 from gnnrisk.train.loop import validate_train_cfg
 from gnnrisk.train.metrics import classification_metrics
@@ -108,6 +111,10 @@ def validate_run(cfg: DictConfig, data: Data) -> Mechanism:
 def check_model_for_data(cfg: DictConfig, data: Data, mechanism: Mechanism) -> None:
     """Forecasting models need data with periods, and data with periods a mechanism that can release them."""
     name = cfg.model.name
+    if name in CITY_MODELS:
+        raise ConfigError("model.name", name, f"a hotspot forecaster for the city needs data=synthetic_city (this "
+                          f"is {data.name}); models here: " + ", ".join(TEMPORAL_MODELS if is_temporal(data)
+                                                                          else STATIC_MODELS))
     if not is_temporal(data):
         if name in TEMPORAL_MODELS:
             raise ConfigError("model.name", name, f"{name} forecasts over periods and needs data with periods "
@@ -226,6 +233,12 @@ def prepare_run(cfg: DictConfig, workers: int = 1) -> PreparedRun:
     seed_everything(seed)
     device = resolve_device(cfg.device)
     data = build_dataset(cfg.data, seed)
+    if is_city(data):
+        log.info("data %s: %d people, %d places, %d incidents over %d periods", data.name, data["person"].num_nodes,
+                 data["place"].num_nodes, data["incident"].num_nodes, data.num_periods)
+        validate_logger(cfg.get("logger"))
+        validate_city_run(cfg, data)
+        return PreparedRun(seed, threads, device, data, build_mechanism(cfg.privacy), noise_seed)
     if is_temporal(data):
         log.info("data %s: %d nodes, %d periods, %d tie intervals, %d features", data.name, data.num_nodes,
                  data.num_periods, data.tie_index.size(1), data.num_features)
@@ -250,7 +263,7 @@ class ExperimentResult:
 
     metrics: dict[str, Any]
     data: Data
-    trained: TrainedModel | Forecast  # a Forecast (one model per origin) on data with periods
+    trained: TrainedModel | Forecast | PlaceForecast  # Forecast: data with periods; PlaceForecast: the city
 
 
 FORECAST_FILE = "forecast.csv"
@@ -318,6 +331,19 @@ def run_forecast(cfg: DictConfig, run: PreparedRun, run_dir: Path) -> Experiment
     return ExperimentResult(metrics, data, forecast)
 
 
+def run_city_forecast(cfg: DictConfig, run: PreparedRun, run_dir: Path) -> ExperimentResult:
+    """A run on the city: place-level forecasts at the latest origins, scored; forecast.csv and history.csv."""
+    scores, forecast = run_city(cfg, run.data, run.seed, run_dir)
+    metrics: dict[str, Any] = {
+        "model": cfg.model.name, "dataset": run.data.name, "seed": run.seed, "device": "cpu",
+        **({} if cfg.get("preset") is None else {"preset": cfg.preset}), "threads": run.threads, **scores,
+        "mechanism": "none", "privacy_unit": None, "epsilon": None, "delta": None,
+    }
+    metrics.update(write_training_record(run_dir, forecast.history, {}, {}, True))
+    write_metrics(run_dir, metrics)
+    return ExperimentResult(metrics, run.data, forecast)
+
+
 def warn_if_drowned(privacy: dict[str, Any]) -> None:
     """One warning line when a private mechanism's noise dwarfs its signal (`gnnrisk.privacy.diagnostics`)."""
     parts = drowned_parts(privacy)
@@ -339,6 +365,8 @@ def execute_experiment(cfg: DictConfig, run_dir: Path, workers: int = 1) -> Expe
     cfg = apply_preset(cfg)  # `preset=tiny`: the sizes capped in the config that config.yaml records
     write_run_start(run_dir, cfg)
     run = prepare_run(cfg, workers)
+    if is_city(run.data):
+        return run_city_forecast(cfg, run, run_dir)
     if is_temporal(run.data):
         return run_forecast(cfg, run, run_dir)
     seed, threads, device, mechanism = run.seed, run.threads, run.device, run.mechanism

@@ -13,7 +13,8 @@ from gnnrisk.errors import check_choice
 # Sizes capped by `preset=tiny` (key, at most): a value above its cap is lowered, a smaller one kept, a key the
 # composed config does not have (a group not chosen) skipped.
 TINY_CAPS: tuple[tuple[str, int], ...] = (
-    ("train.epochs", 10), ("data.num_nodes", 300), ("data.num_communities", 6), ("data.base_nodes", 60),
+    ("train.epochs", 10), ("data.num_nodes", 300), ("data.num_people", 1000), ("data.num_communities", 6),
+    ("data.base_nodes", 60),
     ("data.num_motifs", 10), ("explain.num_nodes", 5), ("explain.epochs", 2), ("explain.train_nodes", 4),
     ("explain.n_steps", 4), ("audit.rounds", 2), ("audit.epochs", 2), ("attack.lsa.num_pairs", 100),
     ("attack.linkteller.num_nodes", 40), ("attack.linkteller.num_pairs", 200), ("attack.adjacency.num_nodes", 60),

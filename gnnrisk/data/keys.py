@@ -12,7 +12,9 @@ from gnnrisk.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf" / "data"
 # Mappings whose keys are the user's own (group names): any key is allowed there, the loader checks them.
-OPEN_MAPS = ("groups", "outcome.group_effect", "observation.detection_rate", "observation.false_report_rate")
+OPEN_MAPS = ("groups", "outcome.group_effect", "observation.detection_rate", "observation.false_report_rate",
+             "crime.group_effect", "patrol.group_effect", "observation.detection_patrolled",
+             "observation.detection_unpatrolled")
 
 
 def schema_of(name: str) -> dict[str, Any] | None:

@@ -8,6 +8,8 @@ from torch_geometric.nn import models as pyg_models
 from torch_geometric.nn.models import GCN, GIN, MLP, GraphSAGE
 
 from gnnrisk.errors import ConfigError, check_choice, check_number
+from gnnrisk.models.hetero import HETERO_DEFAULTS, HETERO_EXTRA, HETERO_MODELS, hetero_config
+from gnnrisk.models.hotspot import BASELINE_DEFAULTS, BASELINES, baseline_config
 from gnnrisk.models.recurrent import RECURRENT_CLASSES, TEMPORAL_MODELS, SnapshotModel
 
 
@@ -32,13 +34,16 @@ class GAT(pyg_models.GAT):
 
 GRAPH_MODELS = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "gin": GIN}
 STATIC_MODELS = (*GRAPH_MODELS, "mlp")
-MODELS = (*STATIC_MODELS, *TEMPORAL_MODELS)
+CITY_MODELS = (*BASELINES, *HETERO_MODELS)  # place-level hotspot forecasters on the city (data=synthetic_city)
+MODELS = (*STATIC_MODELS, *TEMPORAL_MODELS, *CITY_MODELS)
 # The keys each model reads; any other key (e.g. `+model.foo=1`) would be silently ignored, so it is refused.
 COMMON_KEYS = ("name", "hidden_channels", "num_layers", "dropout", "input_dropout", "act", "norm")
 MODEL_KEYS: dict[str, tuple[str, ...]] = {
     "gcn": (*COMMON_KEYS, "jk"), "gin": (*COMMON_KEYS, "jk"), "mlp": COMMON_KEYS,
     "sage": (*COMMON_KEYS, "jk", "aggr"), "gat": (*COMMON_KEYS, "jk", "heads", "output_heads", "v2"),
     **{name: ("name", "hidden_channels", "num_layers", "dropout") for name in TEMPORAL_MODELS},
+    **{name: ("name", *BASELINE_DEFAULTS[name]) for name in BASELINES},
+    **{name: ("name", *HETERO_DEFAULTS, *HETERO_EXTRA[name]) for name in HETERO_MODELS},
 }
 ACTIVATIONS = ("relu", "elu", "leaky_relu", "gelu", "tanh", "selu")
 # PyG normalisation layers that build from the channel count alone (others need extra arguments).
@@ -97,6 +102,9 @@ def validate_model(cfg: DictConfig) -> dict[str, object]:
     if unknown:
         raise ConfigError(f"model.{unknown[0]}", cfg[unknown[0]],
                           f"model={name} has no such setting; its keys are " + ", ".join(MODEL_KEYS[name]))
+    if name in CITY_MODELS:
+        check = baseline_config if name in BASELINES else hetero_config
+        return check(name, {str(k): v for k, v in cfg.items()})
     args: dict[str, object] = {
         "hidden_channels": check_number("model.hidden_channels", cfg.hidden_channels, low=1, integer=True),
         "num_layers": check_number("model.num_layers", cfg.num_layers, low=1, integer=True),
@@ -133,6 +141,9 @@ def build_model(cfg: DictConfig, in_channels: int, out_channels: int) -> nn.Modu
     if cfg.name in TEMPORAL_MODELS:
         raise ConfigError("model.name", cfg.name, "a forecasting model over periods needs data with periods "
                           "(data=synthetic_temporal); snapshot models: " + ", ".join(STATIC_MODELS))
+    if cfg.name in CITY_MODELS:
+        raise ConfigError("model.name", cfg.name, "a hotspot forecaster needs the city (data=synthetic_city); "
+                          "snapshot models: " + ", ".join(STATIC_MODELS))
     if cfg.name == "mlp":
         model: nn.Module = FeatureMLP(in_channels=in_channels, out_channels=out_channels, **args)
     else:
@@ -155,4 +166,5 @@ def uses_edges(model: nn.Module) -> bool:
     return not isinstance(inner, FeatureMLP)
 
 
-__all__ = ["build_forecaster", "build_model", "FeatureMLP", "GAT", "InputDropout", "MODELS", "uses_edges", "validate_model"]
+__all__ = ["build_forecaster", "build_model", "CITY_MODELS", "FeatureMLP", "GAT", "InputDropout", "MODELS", "uses_edges",
+           "validate_model"]

@@ -38,8 +38,6 @@ class DpsgdTrace:
     max_grad_norm: float
     num_params: int
     input_params: int = 0  # size of the first parameter tensor: the weights of the layer that reads the inputs
-    every: int = 1  # per-example norms of one step in `every` (on a long training they cost as much as clipping)
-    _calls: int = 0
     clipped: list[float] = field(default_factory=list)
     signal: list[float] = field(default_factory=list)     # ||sum of clipped per-example gradients||
     noisy_power: list[float] = field(default_factory=list)  # ||that sum + noise||^2 (what is released)
@@ -51,13 +49,8 @@ class DpsgdTrace:
         """Expected norm of the noise added to the summed gradient: sigma C sqrt(P)."""
         return self.noise_multiplier * self.max_grad_norm * math.sqrt(self.num_params)
 
-    def due(self) -> bool:
-        """Whether the next step's per-example norms are read (one step in `every`); the sums are read every step."""
-        return self._calls % self.every == 0
-
     def record(self, per_example_norms: Tensor | None, clipped_sum: Iterable[Tensor], noisy_sum: Iterable[Tensor]) -> None:
-        """One step: the unclipped per-example norms [B] (None: not read this step), the clipped and the noisy sum."""
-        self._calls += 1
+        """One step: the unclipped per-example norms [B] (None: an empty batch), the clipped and the noisy sum."""
         clipped_sum, noisy_sum = list(clipped_sum), list(noisy_sum)
         if per_example_norms is not None and per_example_norms.numel():
             self.clipped.append(float((per_example_norms > self.max_grad_norm).float().mean()))
@@ -104,12 +97,6 @@ def _estimated_snr(noisy_powers: list[float], noise_norm: float, dim: int) -> tu
 def param_count(module: torch.nn.Module) -> int:
     """Number of trainable parameters: the dimension the DP-SGD noise is spread over."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-def per_example_norms(grad_samples: Iterable[Tensor]) -> Tensor:
-    """The L2 norm of each example's whole gradient from per-parameter per-example gradients [B, ...]."""
-    parts = [g.flatten(1).pow(2).sum(1) for g in grad_samples]
-    return torch.stack(parts).sum(0).sqrt() if parts else torch.zeros(0)
 
 
 def aggregation_snr(aggregations: Tensor, noise_std: float, prefix: str = "aggregation") -> dict[str, float]:

@@ -1,17 +1,29 @@
-"""DP-SGD for GAP-NDP's encoder and classifier: Poisson-sampled batches, Opacus per-sample clipping and noise."""
+"""DP-SGD for the node-level mechanisms' MLP parts: Poisson-sampled batches, Opacus ghost clipping and noise."""
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 
 import torch
 import torch.nn.functional as F
-from opacus import GradSampleModule
-from opacus.optimizers import DPOptimizer
+from opacus.grad_sample import GradSampleModuleFastGradientClipping, register_grad_sampler, register_norm_sampler
+from opacus.grad_sample.linear import compute_linear_grad_sample, compute_linear_norm_sample
+from opacus.optimizers import DPOptimizerFastGradientClipping
+from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping
 from torch import Tensor, nn
+from torch_geometric.nn.dense.linear import Linear as PygLinear
 
-from gnnrisk.privacy.diagnostics import DpsgdTrace, per_example_norms
+from gnnrisk.privacy.diagnostics import DpsgdTrace
+
+# PyG's Linear (inside the MLP of `model=mlp`) computes F.linear(x, weight, bias) as torch.nn.Linear does, so
+# Opacus's rules for nn.Linear hold for it; without them Opacus falls back to functorch's per-sample
+# gradients, materialised and ~10x slower (experiments/perf/bench_dpsgd_clipping.py --model pyg).
+register_grad_sampler(PygLinear)(compute_linear_grad_sample)
+register_norm_sampler(PygLinear)(compute_linear_norm_sample)
+# Opacus logs one INFO line per layer and training ("under Ghost Clipping"): noise in every run's app.log
+logging.getLogger("opacus.grad_sample.grad_sample_module_fast_gradient_clipping").setLevel(logging.WARNING)
 
 
 def poisson_schedule(num_examples: int, batch_size: int) -> tuple[float, int]:
@@ -34,13 +46,21 @@ def dpsgd_fit(module: nn.Module, inputs: Tensor, labels: Tensor, *, epochs: int,
     """
     n = inputs.size(0)
     q, steps_per_epoch = poisson_schedule(n, batch_size)
-    gsm = GradSampleModule(module, loss_reduction="sum")  # per-sample gradients of single examples
-    optimizer = DPOptimizer(torch.optim.Adam(gsm.parameters(), lr=lr, weight_decay=weight_decay),
-                            noise_multiplier=noise_multiplier, max_grad_norm=max_grad_norm,
-                            expected_batch_size=max(1, round(q * n)), loss_reduction="mean")
+    # Ghost clipping (Li et al. 2022; Opacus's fast gradient clipping): each example's gradient norm comes
+    # from its activations and backprops without materialising per-example gradients, and a second
+    # backward pass on the loss reweighted by the clipping factors gives the sum of clipped gradients,
+    # equal to per-sample clipping up to rounding (tests/privacy/test_gap_dpsgd.py) and ~10x faster on
+    # wide inputs (experiments/perf/bench_dpsgd_clipping.py).
+    gsm = GradSampleModuleFastGradientClipping(module, loss_reduction="mean", max_grad_norm=max_grad_norm,
+                                               use_ghost_clipping=True)
+    optimizer = DPOptimizerFastGradientClipping(
+        torch.optim.Adam(gsm.parameters(), lr=lr, weight_decay=weight_decay), noise_multiplier=noise_multiplier,
+        max_grad_norm=max_grad_norm, expected_batch_size=max(1, round(q * n)), loss_reduction="mean")
+    # "mean" throughout: the hooks rescale backprops to each example's own gradient, the second backward sums
+    # the clipped gradients, and the optimiser divides the noisy sum by the expected batch size, independent
+    # of the drawn batch (Poisson sampling's unbiased estimate).
+    criterion = DPLossFastGradientClipping(gsm, optimizer, nn.CrossEntropyLoss(), loss_reduction="mean")
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    if trace is not None:  # per-example norms on at most ~200 steps: the clipped share, cheap on long trainings
-        trace.every = max(1, math.ceil(epochs * steps_per_epoch / 200))
     history: list[dict[str, float]] = []
     # Opacus's hooks fire on module outputs because raw features never require grad: expected here.
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
@@ -50,14 +70,16 @@ def dpsgd_fit(module: nn.Module, inputs: Tensor, labels: Tensor, *, epochs: int,
         for _ in range(steps_per_epoch):
             chosen = (torch.rand(n, generator=generator) < q).nonzero().flatten().to(inputs.device)
             optimizer.zero_grad(set_to_none=True)
-            # summed loss -> exact per-example gradients; DPOptimizer ("mean") divides the noisy sum
-            # of clipped gradients by the expected batch size, independent of the drawn batch.
-            loss = F.cross_entropy(gsm(inputs[chosen]), labels[chosen], reduction="sum")
-            loss.backward()
+            if chosen.numel():
+                loss = criterion(gsm(inputs[chosen]), labels[chosen])
+                loss.backward()
+                total += float(loss.loss_per_sample.detach().sum())
+            else:  # an empty Poisson batch still releases noise (the accountant counts the step)
+                for p in optimizer.params:
+                    p.grad = torch.zeros_like(p)
             optimizer.step()
             if trace is not None:
-                _record(trace, optimizer)
-            total += float(loss.detach())
+                _record(trace, optimizer, gsm if chosen.numel() else None)
             count += chosen.numel()
         row = {"epoch": epoch, "train_loss": total / max(count, 1)}
         if val is not None:
@@ -69,12 +91,12 @@ def dpsgd_fit(module: nn.Module, inputs: Tensor, labels: Tensor, *, epochs: int,
 
 
 @torch.no_grad()
-def _record(trace: DpsgdTrace, optimizer: DPOptimizer) -> None:
-    """One step's per-example norms, clipped sum and released noisy sum, read from Opacus's parameter fields."""
+def _record(trace: DpsgdTrace, optimizer: DPOptimizerFastGradientClipping,
+            gsm: GradSampleModuleFastGradientClipping | None) -> None:
+    """One step's per-example norms, clipped sum and released noisy sum, read from Opacus's fields."""
     params = [p for p in optimizer.params if p.summed_grad is not None]
-    samples = [p.grad_sample for p in params if p.grad_sample is not None] if trace.due() else []
     scale = optimizer.expected_batch_size * optimizer.accumulated_iterations  # undo scale_grad's division
-    trace.record(per_example_norms(samples) if samples and samples[0].size(0) else None,
+    trace.record(gsm.per_sample_gradient_norms if gsm is not None else None,
                  [p.summed_grad for p in params], [p.grad * scale for p in params])
 
 

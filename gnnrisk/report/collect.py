@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -118,14 +119,18 @@ def component_explained(runs: pd.DataFrame, fields: list[str]) -> list[str]:
     """The `fields` whose presence follows from the runs' components: among finished runs with the same
     `<group>.name` values (mechanism, attack, dataset, ...), either all report the field or none does.
 
-    A private run reports its epsilon, delta and its mechanism's own diagnostics, a non-private one does not:
-    that is a difference by design, not a sign of runs from different code or settings."""
+    A private run reports its epsilon, delta and its mechanism's own diagnostics, a non-private one does not
+    (nor does a mechanism run at epsilon inf, without noise): that is a difference by design, not a sign of
+    runs from different code or settings."""
     done = runs[runs["status"] == FINISHED]
-    names = [c for c in done.columns if c.startswith(CONFIG_PREFIX) and c.endswith(".name")
-             and done[c].astype(str).nunique() > 1]
-    if not names or done.empty:
+    keys = done[[c for c in done.columns if c.startswith(CONFIG_PREFIX) and c.endswith(".name")]].astype(str)
+    epsilon = f"{CONFIG_PREFIX}privacy.epsilon"
+    if epsilon in done:  # a mechanism at epsilon inf adds no noise and reports no budget: a non-private run
+        keys = keys.assign(noise=np.isfinite(pd.to_numeric(done[epsilon], errors="coerce").fillna(np.inf)))
+    keys = keys.loc[:, keys.astype(str).nunique() > 1]
+    if keys.empty or done.empty:
         return []
-    groups = done[names].astype(str).agg("\x1f".join, axis=1)
+    groups = keys.astype(str).agg("\x1f".join, axis=1)
     return [f for f in fields if (done[f].notna().groupby(groups).nunique() <= 1).all()]
 
 

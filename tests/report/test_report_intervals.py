@@ -126,6 +126,17 @@ def test_private_and_non_private_mix_is_not_a_warning(tmp_path: Path, capsys):
     assert "different metric sets" not in capsys.readouterr().err
 
 
+def test_a_mechanism_without_noise_beside_its_private_runs_is_not_a_warning(tmp_path: Path, capsys):
+    """GAP at epsilon inf (no noise, no budget, no noise diagnostics) beside GAP at epsilon 1: no warning."""
+    for seed in range(2):
+        write_run(tmp_path / "s", f"privacy.epsilon=inf,seed={seed}", config("gap_edp", float("inf"), seed),
+                  {"test_auroc": 0.7, "epsilon": None, "privacy_unit": "edge", "seed": seed})
+        write_run(tmp_path / "s", f"privacy.epsilon=1,seed={seed}", config("gap_edp", 1.0, seed),
+                  {"test_auroc": 0.6, "epsilon": 1.0, "privacy_unit": "edge", "seed": seed, "hop1_snr": 0.3})
+    assert main([str(tmp_path / "s"), "--metrics", "test_auroc"]) == EXIT_OK
+    assert "different metric sets" not in capsys.readouterr().err
+
+
 def test_genuinely_mixed_sweep_still_warns(tmp_path: Path):
     """A field that some runs of the same mechanism report and others do not: still a warning."""
     _two_seed_sweep(tmp_path / "s")
