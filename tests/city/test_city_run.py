@@ -59,6 +59,7 @@ def test_a_city_forecaster_on_another_graph_is_refused():
     assert err.value.field == "model.name" and "data=synthetic_city" in str(err.value)
 
 
+@pytest.mark.slow  # a subprocess (7 s); the refusal itself is covered in process above
 def test_the_cli_refuses_a_private_city_run_in_one_line(tmp_path: Path):
     done = subprocess.run([sys.executable, "-m", "gnnrisk", *SMALL, "model=sepp", "privacy=dp_mlp",
                            f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True, timeout=300,
