@@ -73,16 +73,19 @@ class RunResult:
         return f"RunResult(run_dir={str(self.run_dir)!r}, {shown})"
 
 
-def run(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> RunResult:
+def run(overrides: Sequence[str] = (), run_dir: str | Path | None = None, data: Data | None = None) -> RunResult:
     """Run one experiment, as `gnnrisk-run OVERRIDES hydra.run.dir=RUN_DIR` does; return its RunResult.
 
     `overrides`: Hydra overrides as on the command line, e.g. `["privacy=gap_edp", "privacy.epsilon=4"]`.
     `run_dir`: the run folder (default: the config's `hydra.run.dir`, outputs/runs/DATE/TIME_..., relative
-    to the working directory). Bad input raises the ConfigError or DataError whose text `gnnrisk-run`
-    prints after `gnnrisk: error: `; the run folder then holds error.json, as on the command line.
+    to the working directory). `data`: a `torch_geometric.data.Data` of your own (x, edge_index, y; split
+    masks optional) instead of a `data=` config: it runs as `data=in_memory`, anonymised on load
+    (`gnnrisk.data.in_memory`), and the run's config records its fingerprint. Bad input raises the
+    ConfigError or DataError whose text `gnnrisk-run` prints after `gnnrisk: error: `; the run folder then
+    holds error.json, as on the command line.
     """
     overrides = _override_list(overrides, "overrides")
-    with _hydra_state_kept():
+    with _graph_given(data, overrides) as overrides, _hydra_state_kept():
         _refuse_sweeps(overrides)
         [cfg] = _compose_jobs([overrides], ["hydra.mode=RUN"], overrides)
         if run_dir is not None:
@@ -97,7 +100,7 @@ def run(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> Run
 
 
 def sweep(grid: Mapping[str, Any] | Sequence[str] | Sequence[Sequence[str]],
-          sweep_dir: str | Path | None = None, overrides: Sequence[str] = ()) -> pd.DataFrame:
+          sweep_dir: str | Path | None = None, overrides: Sequence[str] = (), data: Data | None = None) -> pd.DataFrame:
     """Run every job of a grid one after the other, as `gnnrisk-run -m ... hydra/launcher=basic`; return its runs.
 
     `grid` is one of:
@@ -105,7 +108,8 @@ def sweep(grid: Mapping[str, Any] | Sequence[str] | Sequence[Sequence[str]],
       - a command line as a list of override strings (what follows `gnnrisk-run -m`), sweeps as `a,b,c` or
         `range(5)`: `["experiment=quick", "seed=0,1"]` (a study's own grid applies, as on the command line);
       - a list of such command lines, e.g. one per run: `[["privacy=none"], ["privacy=gap_edp", "seed=1"]]`.
-    `overrides` are added to every command line (the grid's own values win over them).
+    `overrides` are added to every command line (the grid's own values win over them). `data`: a graph of
+    your own for every job, as in `run` (the grid then must not choose another `data=`).
     `sweep_dir`: the sweep folder (default: the config's `hydra.sweep.dir`, e.g. outputs/quick for
     `experiment=quick`); one run folder per job, named by its overrides as by `gnnrisk-run -m`.
 
@@ -115,7 +119,15 @@ def sweep(grid: Mapping[str, Any] | Sequence[str] | Sequence[Sequence[str]],
     line is printed per finished run. Returns the runs of this sweep as `gnnrisk.report.load` gives them
     (one row per run folder: status, `cfg.*` config values, metrics).
     """
-    lines = _command_lines(grid, _override_list(overrides, "overrides"))
+    with _graph_given(data, _override_list(overrides, "overrides")) as overrides:
+        lines = _command_lines(grid, overrides)
+        if data is not None:
+            _refuse_other_data([o for line in lines for o in line])
+        return _sweep_lines(lines, sweep_dir)
+
+
+def _sweep_lines(lines: list[list[str]], sweep_dir: str | Path | None) -> pd.DataFrame:
+    """`sweep`'s work once the command lines are known: compose every job, then run them one after the other."""
     with _hydra_state_kept():
         configs, folder = _sweep_configs(lines)
         target = Path(sweep_dir if sweep_dir is not None else folder)
@@ -130,6 +142,30 @@ def sweep(grid: Mapping[str, Any] | Sequence[str] | Sequence[Sequence[str]],
             ret = _launch(cfg, "hydra.sweep.dir", "hydra.sweep.subdir", cli_job)
             run_dirs.append(Path(ret.hydra_cfg.hydra.runtime.output_dir))
     return _runs_of(target, run_dirs)
+
+
+@contextmanager
+def _graph_given(data: Data | None, overrides: list[str]) -> Iterator[list[str]]:
+    """The overrides, with `data=in_memory` and the graph's fingerprint when a graph is given (held meanwhile)."""
+    if data is None:
+        yield overrides
+        return
+    from gnnrisk.data.in_memory import NAME, given_graph
+
+    _refuse_other_data(overrides)
+    with given_graph(data) as fingerprint:
+        yield [*overrides, f"data={NAME}", f"data.fingerprint={fingerprint}"]
+
+
+def _refuse_other_data(overrides: list[str]) -> None:
+    """With a graph given from Python, no override may choose another dataset."""
+    from gnnrisk.data.in_memory import NAME
+
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.lstrip("+~") == "data" and value != NAME:
+            raise ConfigError("data", value, f"a graph given as gnnrisk.run(data=...) runs as data={NAME}; "
+                              f"remove the override {item!r}")
 
 
 def _override_list(overrides: Any, name: str) -> list[str]:

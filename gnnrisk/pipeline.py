@@ -22,7 +22,7 @@ from gnnrisk.data.temporal import is_temporal
 from gnnrisk.errors import ConfigError, Refusals, check_number
 from gnnrisk.presets import apply_preset
 from gnnrisk.logger import validate_logger
-from gnnrisk.models import CITY_MODELS, STATIC_MODELS, validate_model
+from gnnrisk.models import CITY_MODELS, STATIC_MODELS, is_plugin_model, validate_model
 from gnnrisk.models.recurrent import TEMPORAL_MODELS
 from gnnrisk.privacy import MECHANISMS, Mechanism, TrainedModel, build_mechanism
 from gnnrisk.privacy.diagnostics import drowned_parts
@@ -85,8 +85,9 @@ def validate_run(cfg: DictConfig, data: Data) -> Mechanism:
         with refusals.check():
             mechanism.check_data(data)
     with refusals.check():
+        # a plug-in model's depth is its own business: its fan-outs are not checked against it
         sampled_layers = (None if not model_ok or cfg.model.name in ("mlp", *TEMPORAL_MODELS)
-                          else int(cfg.model.num_layers))
+                          or is_plugin_model(cfg.model.name) else int(cfg.model.num_layers))
         validate_train_cfg(cfg.train, sampled_layers)
     with refusals.check():
         check_selection_rate(cfg.get("eval", {}).get("selection_rate"))

@@ -7,6 +7,8 @@ as the built-in registries (`gnnrisk.privacy.MECHANISMS`, `gnnrisk.data.LOADERS`
     rr_edges = "my_pkg.mechanism:RandomizedResponseEdges"
     [project.entry-points."gnnrisk.datasets"]
     rings = "my_pkg.dataset:load_rings"
+    [project.entry-points."gnnrisk.models"]
+    appnp = "my_pkg.model:APPNPNet"
     [project.entry-points."gnnrisk.configs"]
     my_pkg = "my_pkg.conf"              # the package holding privacy/rr_edges.yaml, data/rings.yaml
 
@@ -29,6 +31,7 @@ BUILTIN = "gnnrisk (built-in)"
 GROUPS: dict[str, tuple[str, str]] = {
     "mechanism": ("gnnrisk.mechanisms", "privacy.name"),
     "dataset": ("gnnrisk.datasets", "data.name"),
+    "model": ("gnnrisk.models", "model.name"),  # values are torch.nn.Module classes (in_channels, out_channels, ...)
     "attack": ("gnnrisk.attacks", "attack"),  # values are modules holding run(ctx) (and validate(cfg, data))
 }
 MODULE_VALUED = ("attack",)

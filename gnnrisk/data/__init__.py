@@ -19,11 +19,13 @@ from gnnrisk.plugins import Registry
 BUILTIN_LOADERS: dict[str, str] = {
     "synthetic": "gnnrisk.data.synthetic:load_synthetic",
     "planetoid": "gnnrisk.data.planetoid:load_planetoid",
+    "facebook100": "gnnrisk.data.facebook100:load_facebook100",
     "ba_shapes": "gnnrisk.data.ba_shapes:load_ba_shapes",
     "edgelist": "gnnrisk.data.edgelist:load_edgelist",
     "synthetic_temporal": "gnnrisk.data.temporal:load_synthetic_temporal",
     "csbm": "gnnrisk.data.csbm:load_csbm",
     "synthetic_city": "gnnrisk.data.city.loader:load_city",
+    "in_memory": "gnnrisk.data.in_memory:load_in_memory",  # a Data given to gnnrisk.run(data=...)
 }
 LOADERS = Registry("dataset", BUILTIN_LOADERS)
 

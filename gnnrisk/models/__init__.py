@@ -10,8 +10,9 @@ from torch_geometric.nn.models import GCN, GIN, MLP, GraphSAGE
 from gnnrisk.errors import ConfigError, check_choice, check_number
 from gnnrisk.models.hetero import HETERO_DEFAULTS, HETERO_EXTRA, HETERO_MODELS, hetero_config
 from gnnrisk.models.hotspot import BASELINE_DEFAULTS, BASELINES, baseline_config
+from gnnrisk.models.plugin import build_plugin_model, plugin_model_args
 from gnnrisk.models.recurrent import RECURRENT_CLASSES, TEMPORAL_MODELS, SnapshotModel
-
+from gnnrisk.plugins import Registry
 
 
 class GAT(pyg_models.GAT):
@@ -45,6 +46,8 @@ MODEL_KEYS: dict[str, tuple[str, ...]] = {
     **{name: ("name", *BASELINE_DEFAULTS[name]) for name in BASELINES},
     **{name: ("name", *HETERO_DEFAULTS, *HETERO_EXTRA[name]) for name in HETERO_MODELS},
 }
+# Every model name: the built-ins (built by `build_model`) and the plug-ins of entry-point group `gnnrisk.models`.
+MODEL_REGISTRY = Registry("model", {name: "gnnrisk.models:build_model" for name in MODELS})
 ACTIVATIONS = ("relu", "elu", "leaky_relu", "gelu", "tanh", "selu")
 # PyG normalisation layers that build from the channel count alone (others need extra arguments).
 NORMS = ("batch_norm", "layer_norm", "instance_norm", "graph_norm", "pair_norm")
@@ -95,9 +98,16 @@ def _optional_choice(field: str, value: object, choices: tuple[str, ...]) -> str
     return str(value)
 
 
+def is_plugin_model(name: object) -> bool:
+    """True when `name` is a model of a plug-in package (not one of gnnrisk's own)."""
+    return isinstance(name, str) and name not in MODELS and name in MODEL_REGISTRY
+
+
 def validate_model(cfg: DictConfig) -> dict[str, object]:
     """Check the `model` group (every key, before any training) and return the constructor's arguments."""
-    name = check_choice("model.name", cfg.name, MODELS)
+    name = check_choice("model.name", cfg.name, MODEL_REGISTRY)
+    if is_plugin_model(name):
+        return plugin_model_args(name, MODEL_REGISTRY.load(name), MODEL_REGISTRY.source(name), cfg)
     unknown = [key for key in cfg.keys() if key not in MODEL_KEYS[name]]
     if unknown:
         raise ConfigError(f"model.{unknown[0]}", cfg[unknown[0]],
@@ -144,6 +154,8 @@ def build_model(cfg: DictConfig, in_channels: int, out_channels: int) -> nn.Modu
     if cfg.name in CITY_MODELS:
         raise ConfigError("model.name", cfg.name, "a hotspot forecaster needs the city (data=synthetic_city); "
                           "snapshot models: " + ", ".join(STATIC_MODELS))
+    if is_plugin_model(cfg.name):  # its settings are all its own (input_dropout included)
+        return build_plugin_model(cfg.name, MODEL_REGISTRY.load(cfg.name), args, in_channels, out_channels)
     if cfg.name == "mlp":
         model: nn.Module = FeatureMLP(in_channels=in_channels, out_channels=out_channels, **args)
     else:
@@ -166,5 +178,5 @@ def uses_edges(model: nn.Module) -> bool:
     return not isinstance(inner, FeatureMLP)
 
 
-__all__ = ["build_forecaster", "build_model", "CITY_MODELS", "FeatureMLP", "GAT", "InputDropout", "MODELS", "uses_edges",
-           "validate_model"]
+__all__ = ["build_forecaster", "build_model", "CITY_MODELS", "FeatureMLP", "GAT", "InputDropout", "is_plugin_model",
+           "MODEL_REGISTRY", "MODELS", "uses_edges", "validate_model"]

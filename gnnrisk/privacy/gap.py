@@ -184,11 +184,7 @@ class GapEdp(_Gap):
 
     def dp_event(self, privacy: dict[str, Any]) -> Any:
         """K Gaussian aggregations (std = noise_multiplier x sensitivity); None when not private."""
-        import dp_accounting as dpa
-
-        if privacy.get("epsilon") is None:
-            return None
-        return dpa.SelfComposedDpEvent(dpa.GaussianDpEvent(privacy["noise_multiplier"]), privacy["hops"])
+        return edge_level_event(privacy)
 
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Encoder on features, K noisy hops once, classifier on the cached hops."""
@@ -230,6 +226,15 @@ def edge_level_calibration(mechanism: Mechanism, data: Data) -> dict[str, Any]:
     z, eps = calibrate_quietly(m.target_epsilon, delta, lambda z: edp_epsilon(z, m.hops, delta),
                                context=f"with privacy.hops={m.hops}, privacy.delta={delta:g}")
     return {**out, "epsilon": eps, "noise_multiplier": z, "aggregation_noise_std": z * sensitivity}
+
+
+def edge_level_event(privacy: dict[str, Any]) -> Any:
+    """The DpEvent of K Gaussian aggregations under edge-level DP (GAP-EDP, ProGAP-EDP); None when not private."""
+    import dp_accounting as dpa
+
+    if privacy.get("epsilon") is None:
+        return None
+    return dpa.SelfComposedDpEvent(dpa.GaussianDpEvent(privacy["noise_multiplier"]), privacy["hops"])
 
 
 def edp_epsilon(noise_multiplier: float, hops: int, delta: float) -> float:

@@ -27,7 +27,7 @@ from torch_geometric.data import Data
 from gnnrisk.data.rewire import with_edges
 from gnnrisk.errors import ConfigError, check_number
 from gnnrisk.data.temporal import snapshot
-from gnnrisk.models import GRAPH_MODELS, build_model
+from gnnrisk.models import GRAPH_MODELS, build_model, is_plugin_model
 from gnnrisk.models.recurrent import RECURRENT_GRAPH_MODELS
 from gnnrisk.privacy.base import Mechanism, TrainedModel
 from gnnrisk.privacy.continual import continual_release
@@ -346,7 +346,7 @@ class GraphPerturbation(Mechanism):
 
     def check_model(self, model_cfg: DictConfig) -> None:
         """A graph model: perturbing edges is pointless for one that ignores them."""
-        if model_cfg.name not in SUPPORTED_MODELS:
+        if model_cfg.name not in SUPPORTED_MODELS and not is_plugin_model(model_cfg.name):  # plug-ins: graph models
             raise ConfigError("model.name", model_cfg.name,
                               f"{self.name} perturbs edges, which is pointless for a model that ignores them; "
                               f"supported models: {', '.join(SUPPORTED_MODELS)}")

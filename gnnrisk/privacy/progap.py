@@ -59,8 +59,8 @@ from gnnrisk.errors import ConfigError, check_choice, check_number
 from gnnrisk.privacy import accounting as acc
 from gnnrisk.privacy.base import Mechanism, TrainedModel
 from gnnrisk.privacy.diagnostics import DpsgdTrace, aggregation_snr, param_count
-from gnnrisk.privacy.gap import (calibrate_quietly, edge_level_calibration, model_sizes, optional_delta,
-                                 staged_history, target_epsilon)
+from gnnrisk.privacy.gap import (calibrate_quietly, edge_level_calibration, edge_level_event, model_sizes,
+                                 optional_delta, staged_history, target_epsilon)
 from gnnrisk.privacy.gap_dpsgd import dpsgd_fit, poisson_schedule
 from gnnrisk.privacy.gap_model import bound_out_degree, hop_noise
 from gnnrisk.privacy.progap_model import (JK_MODES, CachedProgap, ProgressiveClassifier, explainable_progap,
@@ -160,6 +160,10 @@ class ProgapEdp(_Progap):
         """Noise std of each aggregation and the epsilon the K of them spend (as GAP-EDP's hops)."""
         return {**edge_level_calibration(self, data), "stages": self.hops + 1}
 
+    def dp_event(self, privacy: dict[str, Any]) -> Any:
+        """K Gaussian aggregations (std = noise_multiplier x sensitivity), as GAP-EDP's; None when not private."""
+        return edge_level_event(privacy)
+
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Stage 0 on features, then one noisy aggregation and one more stage per hop."""
         privacy = self.calibrate(data)
@@ -238,6 +242,18 @@ class ProgapNdp(_Progap):
                 context=f"with privacy.hops={self.hops}, privacy.epochs={self.epochs}, "
                         f"privacy.batch_size={self.batch_size}")
         return {**out, "epsilon": eps, "noise_multiplier": z, "aggregation_noise_std": z * math.sqrt(self.max_degree)}
+
+    def dp_event(self, privacy: dict[str, Any]) -> Any:
+        """K Gaussian aggregations, then (K+1) DP-SGD stages of Poisson-sampled Gaussian steps (one noise
+        multiplier); None when not private."""
+        import dp_accounting as dpa
+
+        if privacy.get("epsilon") is None:
+            return None
+        z = privacy["noise_multiplier"]
+        step = dpa.PoissonSampledDpEvent(privacy["sample_rate"], dpa.GaussianDpEvent(z))
+        return dpa.ComposedDpEvent([dpa.SelfComposedDpEvent(dpa.GaussianDpEvent(z), privacy["hops"]),
+                                    dpa.SelfComposedDpEvent(step, privacy["steps"])])
 
     def train(self, data: Data, model_cfg: DictConfig, train_cfg: DictConfig, seed: int) -> TrainedModel:
         """Degree bounding, then DP-SGD stage 0, one noisy aggregation and one more DP-SGD stage per hop."""

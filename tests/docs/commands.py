@@ -91,7 +91,7 @@ def shown_commands() -> dict[str, list[str]]:
 
 # The plug-in tutorial's commands (docs/plugins.md) need the example package installed: its own tests install
 # it and run them (tests/plugins/test_example_plugin.py), these do not.
-PLUGIN_MEMBERS = ("privacy=rr_edges", "data=blocks", "confidence_gap")
+PLUGIN_MEMBERS = ("privacy=rr_edges", "data=blocks", "model=appnp", "confidence_gap")
 
 
 def is_example(command: str) -> bool:

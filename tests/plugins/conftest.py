@@ -10,9 +10,10 @@ import pytest
 
 from gnnrisk.attack import ATTACKS
 from gnnrisk.data import LOADERS
+from gnnrisk.models import MODEL_REGISTRY
 from gnnrisk.privacy import MECHANISMS
 
-REGISTRIES = (MECHANISMS, LOADERS, ATTACKS)
+REGISTRIES = (MECHANISMS, LOADERS, ATTACKS, MODEL_REGISTRY)
 
 HERE = Path(__file__).resolve().parent
 

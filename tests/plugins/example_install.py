@@ -9,7 +9,7 @@ from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plugin_example"
 # What the example registers: pages and tests that name these need it installed.
-MEMBERS = ("privacy=rr_edges", "data=blocks", "confidence_gap")
+MEMBERS = ("privacy=rr_edges", "data=blocks", "model=appnp", "confidence_gap")
 
 
 def install_example(folder: Path) -> Path:
@@ -27,9 +27,10 @@ def activate(site: Path) -> None:
     """Put an installed site folder on sys.path and make the registries discover its entry points again."""
     from gnnrisk.attack import ATTACKS
     from gnnrisk.data import LOADERS
+    from gnnrisk.models import MODEL_REGISTRY
     from gnnrisk.privacy import MECHANISMS
 
     if str(site) not in sys.path:
         sys.path.insert(0, str(site))
-    for registry in (MECHANISMS, LOADERS, ATTACKS):
+    for registry in (MECHANISMS, LOADERS, ATTACKS, MODEL_REGISTRY):
         registry.reload()

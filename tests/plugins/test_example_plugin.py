@@ -28,23 +28,25 @@ def gnnrisk(site: Path, cwd: Path, *args: str, module: str = "gnnrisk") -> subpr
 
 
 def test_plugin_runs_in_a_grid_beside_builtins_and_in_the_report(site, tmp_path):
-    """`gnnrisk-run -m privacy=rr_edges,edgerand data=blocks attack=[confidence_gap,lsa]`: the plug-ins run beside
-    the built-ins; the report lists them side by side."""
+    """`gnnrisk-run -m privacy=rr_edges,edgerand model=gcn,appnp data=blocks attack=[confidence_gap,lsa]`: the
+    plug-ins (mechanism, model, dataset, attack) run beside the built-ins; the report lists them side by side."""
     sweep = tmp_path / "sweep"
-    proc = gnnrisk(site, tmp_path, "-m", "privacy=rr_edges,edgerand", "data=blocks", "data.num_nodes=200",
+    proc = gnnrisk(site, tmp_path, "-m", "privacy=rr_edges,edgerand", "model=gcn,appnp", "data=blocks", "data.num_nodes=200",
                    "privacy.epsilon=2", "train.epochs=30", "attack=[confidence_gap,lsa]", "attack.lsa.num_pairs=200",
                    f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json"))]
-    assert {m["mechanism"] for m in metrics} == {"rr_edges", "edgerand"}
+    assert {(m["mechanism"], m["model"]) for m in metrics} == {(p, m) for p in ("rr_edges", "edgerand")
+                                                                for m in ("gcn", "appnp")}
+    assert all(m["test_acc"] > 0.5 for m in metrics if m["model"] == "appnp")  # blocks: 2 classes, signal in features
     assert all(m["dataset"] == "blocks" and m["epsilon"] == 2.0 and m["privacy_unit"] == "edge" for m in metrics)
     assert all(-1 <= m["attack_confidence_gap"] <= 1 and "attack_lsa_auroc" in m for m in metrics)
-    rr = next(m for m in metrics if m["mechanism"] == "rr_edges")
+    rr = next(m for m in metrics if m["mechanism"] == "rr_edges" and m["model"] == "gcn")
     assert abs(rr["flip_prob"] - 1 / (2.718281828459045 ** 2 + 1)) < 1e-9 and rr["epsilon_covers"] == "graph"
     report = gnnrisk(site, tmp_path, str(sweep), "--no-html", module="gnnrisk.report.cli")
     assert report.returncode == 0, report.stderr[-2000:]
     tables = "\n".join(p.read_text() for p in (sweep / "report").rglob("*.md"))
-    assert "rr_edges" in tables and "edgerand" in tables
+    assert "rr_edges" in tables and "edgerand" in tables and "appnp" in tables
 
 
 def test_plugin_passes_gnnrisk_check(site, tmp_path):

@@ -322,3 +322,18 @@ def test_hydra_run_writes_privacy_fields(name, tmp_path):
     assert 0 <= m["test_auroc"] <= 1
     stages = {row.split(",")[0] for row in (tmp_path / m["history_file"]).read_text().splitlines()[1:]}
     assert stages == {"stage0", "stage1", "stage2"}
+
+
+@pytest.mark.parametrize("name, extra", [("progap_edp", {"hops": 3}), ("progap_ndp", {"epochs": 5, "batch_size": 100})])
+def test_declared_dp_event_recomputes_the_reported_epsilon(name, extra):
+    """`dp_event()` (what gnnrisk-check recomputes) spends what the run reports: dp-accounting's RDP accountant
+    gives the same epsilon (1%), and its PLD accountant no more; not private: no event."""
+    from gnnrisk.check.checks import independent_epsilons
+
+    data = sbm_graph(0)
+    mechanism = build_mechanism(privacy_cfg(name, epsilon=4.0, **extra))
+    p = mechanism.calibrate(data)
+    found = independent_epsilons(mechanism.dp_event(p), p["delta"])
+    assert found["rdp"] == pytest.approx(p["epsilon"], rel=0.01) and found["pld"] <= p["epsilon"] * 1.01
+    assert build_mechanism(privacy_cfg(name, epsilon=float("inf"), **extra)).dp_event(
+        build_mechanism(privacy_cfg(name, epsilon=float("inf"), **extra)).calibrate(data)) is None
