@@ -20,7 +20,8 @@ to Hydra's search path by `hydra_plugins.gnnrisk_searchpath` (see `config_search
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, MutableMapping
+import inspect
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -32,9 +33,12 @@ GROUPS: dict[str, tuple[str, str]] = {
     "mechanism": ("gnnrisk.mechanisms", "privacy.name"),
     "dataset": ("gnnrisk.datasets", "data.name"),
     "model": ("gnnrisk.models", "model.name"),  # values are torch.nn.Module classes (in_channels, out_channels, ...)
+    "explainer": ("gnnrisk.explainers", "explain.name"),  # PyG ExplainerAlgorithm classes
+    "logger": ("gnnrisk.loggers", "logger.name"),  # gnnrisk.logger.base.Logger classes
     "attack": ("gnnrisk.attacks", "attack"),  # values are modules holding run(ctx) (and validate(cfg, data))
+    "audit": ("gnnrisk.audits", "audit.name"),  # modules holding run(cfg, data, trained, run_dir, seed) (and validate)
 }
-MODULE_VALUED = ("attack",)
+MODULE_VALUED = ("attack", "audit")
 CONFIG_GROUP = "gnnrisk.configs"
 
 
@@ -133,6 +137,29 @@ class Registry(MutableMapping[str, str]):
         return f"Registry({self.group!r}, {self._merged()!r})"
 
 
+def check_constructor(field_prefix: str, what: str, cls: type, settings: Mapping[str, Any],
+                      set_by_gnnrisk: Iterable[str] = ()) -> None:
+    """Refuse, in one line, settings that `cls`'s constructor cannot take and arguments it needs but lacks.
+
+    `settings` come from a config group (`field_prefix`.KEY); `set_by_gnnrisk` are arguments gnnrisk itself
+    passes (a config must not set them). `what` names the plug-in in the message.
+    """
+    params = inspect.signature(cls.__init__).parameters
+    named = {p: v for p, v in params.items() if p != "self" and v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)}
+    takes_any = any(v.kind is v.VAR_KEYWORD for v in params.values())
+    reserved = tuple(set_by_gnnrisk)
+    for key, value in settings.items():
+        if key in reserved:
+            raise ConfigError(f"{field_prefix}.{key}", value, f"is set by gnnrisk for {what}; remove it")
+        if key not in named and not takes_any:
+            allowed = ", ".join(p for p in named if p not in reserved) or "none"
+            raise ConfigError(f"{field_prefix}.{key}", value, f"{what} has no such argument; its arguments: {allowed}")
+    required = [p for p, v in named.items() if v.default is v.empty and p not in reserved and p not in settings]
+    if required:
+        raise ConfigError(f"{field_prefix}.{required[0]}", None, f"is required by {what} (an argument without a "
+                          "default); set it in the config")
+
+
 def config_search_paths() -> list[tuple[str, str]]:
     """(provider, path) of every config folder in entry-point group `gnnrisk.configs`: a module path (pkg://)
     or a "pkg://..." / "file://..." search-path entry."""
@@ -144,4 +171,5 @@ def config_search_paths() -> list[tuple[str, str]]:
     return paths
 
 
-__all__ = ["BUILTIN", "CONFIG_GROUP", "GROUPS", "MODULE_VALUED", "Registry", "config_search_paths", "discovered", "registry_entries"]
+__all__ = ["BUILTIN", "CONFIG_GROUP", "GROUPS", "MODULE_VALUED", "Registry", "check_constructor", "config_search_paths",
+           "discovered", "registry_entries"]

@@ -129,14 +129,14 @@ def fairness_audit(prob: Tensor, data: Data, split: str = "test") -> dict[str, A
     return out
 
 
-def validate(cfg: DictConfig) -> tuple[str, int]:
-    """Check the audit=fairness config; return the split and the number of reliability bins."""
+def validate(cfg: DictConfig, data: Data | None = None) -> tuple[str, int]:
+    """Check the audit=fairness config; return the split and the number of reliability bins (`data` unused)."""
     split = check_choice("audit.split", cfg.get("split", "test"), SPLITS)
     bins = int(check_number("audit.reliability_bins", cfg.get("reliability_bins", 10), low=2, integer=True))
     return split, bins
 
 
-def run_fairness(cfg: DictConfig, data: Data, trained: TrainedModel, run_dir: Path, seed: int) -> dict[str, Any]:
+def run(cfg: DictConfig, data: Data, trained: TrainedModel, run_dir: Path, seed: int) -> dict[str, Any]:
     """Run the fairness audit on the released predictions and draw the per-group reliability plot."""
     split, bins = validate(cfg)
     data = data.cpu()

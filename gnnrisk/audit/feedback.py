@@ -235,7 +235,7 @@ def simulate(cfg: DictConfig, s: FeedbackSettings, data: Data, seed: int) -> tup
     return pd.DataFrame(rows), refs
 
 
-def run_feedback(cfg: DictConfig, data: Data, trained: TrainedModel, run_dir: Path, seed: int) -> dict[str, Any]:
+def run(cfg: DictConfig, data: Data, trained: TrainedModel, run_dir: Path, seed: int) -> dict[str, Any]:
     """Simulate the loop, save feedback.csv and feedback.png, and return the first/final-round figures."""
     settings = validate(cfg, data)
     if getattr(data, "num_periods", None) is not None:

@@ -21,8 +21,8 @@ from torch_geometric.data import Data
 
 from gnnrisk.data.temporal import is_temporal
 from gnnrisk.errors import ConfigError, check_choice, check_number
-from gnnrisk.explain.algorithms import (ALGORITHMS, build_explainer, check_architecture,
-                                       message_passing_layers)
+from gnnrisk.explain.algorithms import (EXPLAINERS, build_explainer, check_architecture, is_plugin_explainer,
+                                       message_passing_layers, plugin_explainer)
 from gnnrisk.explain.compute import NodeExplanation, explain_nodes, train_pgexplainer
 from gnnrisk.explain.evaluation import GROUND_TRUTHS, causal_flags, summarise
 from gnnrisk.explain.nodes import select_nodes, validate_node_spec
@@ -39,7 +39,9 @@ TEMPORAL_MEMBERS = TEMPORAL_ALGORITHMS  # ("saliency", "integrated_gradients", "
 
 def validate(cfg: DictConfig) -> None:
     """Check the `explain` config group's fields (node choice is checked when nodes are drawn)."""
-    check_choice("explain.name", cfg.name, ALGORITHMS)
+    check_choice("explain.name", cfg.name, EXPLAINERS)
+    if is_plugin_explainer(cfg.name):
+        plugin_explainer(cfg)  # the class and its settings, before any training
     check_choice("explain.ground_truth", cfg.get("ground_truth", "paths"), GROUND_TRUTHS)
     if cfg.get("num_hops") is not None:
         check_number("explain.num_hops", cfg.num_hops, low=1, integer=True)

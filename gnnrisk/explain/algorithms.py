@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import inspect
+from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch_geometric.explain import Explainer
 from torch_geometric.explain.algorithm import (AttentionExplainer, CaptumExplainer, DummyExplainer,
@@ -13,9 +15,16 @@ from torch_geometric.explain.algorithm import (AttentionExplainer, CaptumExplain
 from torch_geometric.nn import GATConv, GATv2Conv, MessagePassing, TransformerConv
 
 from gnnrisk.errors import ConfigError
+from gnnrisk.plugins import Registry, check_constructor
 
 ALGORITHMS = ("gnnexplainer", "pgexplainer", "integrated_gradients", "saliency", "graphmask", "attention",
               "random")
+# Every explainer name: the built-ins (built by `build_algorithm`) and the plug-ins of entry-point group
+# `gnnrisk.explainers` (PyG ExplainerAlgorithm classes, built with their own settings from the explain config).
+EXPLAINERS = Registry("explainer", {name: "gnnrisk.explain.algorithms:build_algorithm" for name in ALGORITHMS})
+# The explain stage's own settings (which nodes, how they are scored); a plug-in's other keys are its constructor's.
+STAGE_KEYS = ("name", "nodes", "num_nodes", "split", "classes", "num_hops", "subgraph", "top_k", "undirected",
+              "ground_truth")
 # PGExplainer (PyG) explains only the phenomenon; it gets the model's own predictions as the target,
 # so it explains the model as in the PGExplainer paper. All others explain the model directly.
 PHENOMENON = ("pgexplainer",)
@@ -56,9 +65,35 @@ def check_explainable(model: nn.Module, name: str) -> None:
             any(isinstance(m, ATTENTION_LAYERS) for m in model.modules()))
 
 
+def is_plugin_explainer(name: object) -> bool:
+    """True when `name` is an explainer of a plug-in package (not one of gnnrisk's own)."""
+    return isinstance(name, str) and name not in ALGORITHMS and name in EXPLAINERS
+
+
+def plugin_explainer(cfg: DictConfig) -> tuple[type[ExplainerAlgorithm], dict[str, Any]]:
+    """A plug-in's ExplainerAlgorithm class and its settings (the explain config's keys beyond STAGE_KEYS),
+    checked against the contract: an ExplainerAlgorithm subclass whose constructor takes exactly those settings."""
+    cls = EXPLAINERS.load(cfg.name)
+    what = f"explain={cfg.name} (the plug-in {getattr(cls, '__qualname__', cls)!s} of {EXPLAINERS.source(cfg.name)})"
+    if not (inspect.isclass(cls) and issubclass(cls, ExplainerAlgorithm)):
+        raise ConfigError("explain.name", cfg.name, f"{what} must be a torch_geometric.explain.algorithm."
+                          "ExplainerAlgorithm class")
+    settings = {str(k): v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in STAGE_KEYS}
+    check_constructor("explain", what, cls, settings)
+    return cls, settings
+
+
 def build_algorithm(cfg: DictConfig, model: nn.Module) -> ExplainerAlgorithm:
     """The PyG explanation algorithm that `cfg.name` names, with the config's training settings."""
     name = cfg.name
+    if is_plugin_explainer(name):
+        cls, settings = plugin_explainer(cfg)
+        try:
+            return cls(**settings)
+        except Exception as err:  # the plug-in's own code failed: one line, naming it
+            reason = " ".join(f"{type(err).__name__}: {err}".split())
+            raise ConfigError("explain.name", name, f"the plug-in explainer {cls.__qualname__} failed to build "
+                              f"({reason})") from None
     if name == "gnnexplainer":
         return GNNExplainer(epochs=int(cfg.epochs), lr=float(cfg.lr))
     if name == "pgexplainer":

@@ -10,8 +10,8 @@ module when that logger logs, so `import gnnrisk` and `gnnrisk-run --help` stay 
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
+import inspect
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,18 +20,21 @@ from omegaconf import DictConfig
 
 from gnnrisk import folders
 from gnnrisk.errors import ConfigError, check_choice
+from gnnrisk.plugins import BUILTIN, Registry
 
 if TYPE_CHECKING:
     from gnnrisk.logger.base import Logger
 
 log = logging.getLogger(__name__)
 
-LOGGERS: dict[str, str | None] = {
-    "none": None,
+# name -> "module:Class"; plug-ins add theirs under entry-point group `gnnrisk.loggers` (gnnrisk.plugins).
+BUILTIN_LOGGERS: dict[str, str] = {
+    "none": "",  # tracks nothing
     "csv": "gnnrisk.logger.csv_logger:CsvLogger",
     "mlflow": "gnnrisk.logger.mlflow_logger:MlflowLogger",
     "tensorboard": "gnnrisk.logger.tensorboard_logger:TensorboardLogger",
 }
+LOGGERS = Registry("logger", BUILTIN_LOGGERS)
 # The importable modules each logger needs, as (module, distribution); all of them come with the extra.
 PACKAGES: dict[str, tuple[tuple[str, str], ...]] = {
     "mlflow": (("mlflow", "mlflow-skinny"), ("sqlalchemy", "sqlalchemy"), ("alembic", "alembic")),
@@ -95,16 +98,29 @@ def validate_logger(logger_cfg: DictConfig | None) -> None:
                               f"(its keys: {', '.join(KEYS)})")
     if name == "none":
         return
+    if LOGGERS.source(name) != BUILTIN:
+        logger_class(name)  # a plug-in is imported and checked before any training
     check_packages(name)
     if logger_cfg.get("dir") is not None:
         store = check_writable_dir("logger.dir", logger_cfg.dir, extra=len(f"/{MLFLOW_DB}{SQLITE_SUFFIX}"))
         check_store_path(name, "logger.dir", logger_cfg.dir, store)
 
 
+def logger_class(name: str) -> type[Logger]:
+    """The class registered under `name` (its module imported now); a plug-in's must be a Logger subclass."""
+    from gnnrisk.logger.base import Logger
+
+    cls = LOGGERS.load(name)
+    if LOGGERS.source(name) != BUILTIN and not (isinstance(cls, type) and issubclass(cls, Logger)
+                                                and not inspect.isabstract(cls)):
+        raise ConfigError("logger.name", name, f"the plug-in {LOGGERS[name]} of {LOGGERS.source(name)} must be a "
+                          "gnnrisk.logger.base.Logger subclass that implements log(record, target)")
+    return cls
+
+
 def build_logger(name: str) -> Logger:
-    """The logger registered under `name` (its module imported now)."""
-    module, cls = str(LOGGERS[name]).split(":")
-    return getattr(importlib.import_module(module), cls)()
+    """An instance of the logger registered under `name`."""
+    return logger_class(name)()
 
 
 def store_dir(logger_cfg: DictConfig, folder: Path) -> Path:

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from gnnrisk.errors import ConfigError
+from gnnrisk.plugins import check_constructor
 
 SIZED_BY_DATA = ("in_channels", "out_channels")  # given by gnnrisk from the data, never from the config
 
@@ -26,24 +27,13 @@ def plugin_model_args(name: str, cls: Any, source: str, cfg: DictConfig) -> dict
         raise ConfigError("model.name", name, f"{what} must be a torch.nn.Module class built as "
                           "cls(in_channels, out_channels, **settings)")
     params = inspect.signature(cls.__init__).parameters
-    named = {p: v for p, v in params.items() if p != "self" and v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)}
     takes_any = any(v.kind is v.VAR_KEYWORD for v in params.values())
-    missing = [p for p in SIZED_BY_DATA if p not in named and not takes_any]
+    missing = [p for p in SIZED_BY_DATA if p not in params and not takes_any]
     if missing:
         raise ConfigError("model.name", name, f"{what} must take the arguments in_channels and out_channels "
                           f"(gnnrisk sizes them from the data); missing: {', '.join(missing)}")
     settings = {str(k): v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "name"}
-    for key, value in settings.items():
-        if key in SIZED_BY_DATA:
-            raise ConfigError(f"model.{key}", value, f"is set by gnnrisk from the data for {what}; remove it")
-        if key not in named and not takes_any:
-            allowed = ", ".join(p for p in named if p not in SIZED_BY_DATA) or "none"
-            raise ConfigError(f"model.{key}", value, f"{what} has no such argument; its arguments: {allowed}")
-    required = [p for p, v in named.items()
-                if v.default is v.empty and p not in SIZED_BY_DATA and p not in settings]
-    if required:
-        raise ConfigError(f"model.{required[0]}", None, f"is required by {what} (an argument without a default); "
-                          "set it in the model config")
+    check_constructor("model", what, cls, settings, SIZED_BY_DATA)
     return settings
 
 

@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 
 from gnnrisk.attack import ATTACKS
+from gnnrisk.audit import AUDITS
 from gnnrisk.data import LOADERS
+from gnnrisk.explain.algorithms import EXPLAINERS
+from gnnrisk.logger import LOGGERS
 from gnnrisk.models import MODEL_REGISTRY
 from gnnrisk.privacy import MECHANISMS
 
-REGISTRIES = (MECHANISMS, LOADERS, ATTACKS, MODEL_REGISTRY)
+REGISTRIES = (MECHANISMS, LOADERS, ATTACKS, MODEL_REGISTRY, EXPLAINERS, LOGGERS, AUDITS)
 
 HERE = Path(__file__).resolve().parent
 

@@ -79,7 +79,7 @@ def test_plugin_model_builds_and_computes(models):
 
 @pytest.mark.parametrize("settings, field, match", [
     ({"name": "twohop", "scael": 2.0}, "model.scael", "has no such argument; its arguments: scale, bias"),
-    ({"name": "twohop", "in_channels": 5}, "model.in_channels", "is set by gnnrisk from the data"),
+    ({"name": "twohop", "in_channels": 5}, "model.in_channels", "is set by gnnrisk for model=twohop"),
     ({"name": "needsdepth"}, "model.depth", "is required by model=needsdepth"),
     ({"name": "nosizes"}, "model.name", "must take the arguments in_channels and out_channels"),
     ({"name": "not_a_class"}, "model.name", "must be a torch.nn.Module class"),
