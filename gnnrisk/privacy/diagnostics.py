@@ -12,10 +12,19 @@ records say which, per part of the mechanism:
   estimated from the noisy gradients that DP-SGD releases (E||s + n||^2 = ||s||^2 + sigma^2 C^2 P;
   post-processing, covered by epsilon), and `*_grad_snr_exact` with `*_clipped_share`, read from the
   per-example gradients (private data: diagnostics outside epsilon). The part is *drowned*
-  (`*_drowned`) when the input layer's estimated signal power over all steps is within two standard
-  errors of zero: what it released cannot be told apart from noise. Measured on CiteSeer (DP-MLP,
-  epsilon 16): row-normalised features give an input-layer ratio of 0.005 (drowned, test accuracy at the
-  majority share); raw binary features 0.04 (not drowned, 0.66).
+  (`*_drowned`) when the input layer's gradient accumulated over an epoch (`window` steps, set by the
+  training loop) carries no signal power that a test at level 2.5% can tell apart from the noise
+  accumulated with it, neither pooled over the epochs nor in the strongest epoch (`_windowed_snr`).
+  Per epoch, not per step: the weights integrate the updates, so a signal below the noise at every step
+  still moves them when it keeps its direction (it grows as m, the noise as sqrt(m), over m steps), while
+  a converged model's per-step gradients are batch-sampling fluctuation that averages out; the strongest
+  epoch counts because a model learns early and then converges, and pooling its late epochs dilutes that.
+  The verdict is about the part's input layer, not the run: a drowned first layer stays near its random
+  initialisation, a random projection of the inputs from which later layers can still learn (measured on
+  CiteSeer: GAP-NDP's encoder and DPDGC-NDP's feature branch are drowned in runs at 0.69-0.75 and
+  0.66-0.70, `experiments/dpdgc_protocol.md`), so read it with the parts after it. `*_input_epoch_snr` is the pooled accumulated ratio. Measured on
+  CiteSeer (DP-MLP, epsilon 16): row-normalised features give a per-step input-layer ratio of 0.005
+  (drowned, test accuracy at the majority share); raw binary features 0.04 (not drowned, 0.66).
 - Aggregation perturbation (`aggregation_snr`), per hop or stage: the RMS row norm of the noise-free
   aggregate, estimated from the released noisy rows, against the noise norm sigma sqrt(H). The hop is
   drowned when that estimate is within two standard errors of zero (indistinguishable from noise).
@@ -30,6 +39,9 @@ from typing import Any, Iterable
 import torch
 from torch import Tensor
 
+SIGNAL_TEST_LEVEL = 0.025  # one-sided: pure noise is called "not drowned" at most this often (two standard errors)
+
+
 @dataclass
 class DpsgdTrace:
     """Per-step records of one DP-SGD training (one module or stage), summarised by `summary`."""
@@ -43,6 +55,11 @@ class DpsgdTrace:
     noisy_power: list[float] = field(default_factory=list)  # ||that sum + noise||^2 (what is released)
     input_signal: list[float] = field(default_factory=list)  # the same two, first parameter tensor only
     input_noisy_power: list[float] = field(default_factory=list)
+    window: int = 0  # steps per epoch (set by the training loop): the verdict's accumulation window; 0 = one step
+    window_signal: list[float] = field(default_factory=list)  # per window: ||sum of the input layer's clipped sums||
+    window_noisy_power: list[float] = field(default_factory=list)  # ||sum of its released noisy sums||^2
+    window_steps: list[int] = field(default_factory=list)
+    _open: list[Any] = field(default_factory=lambda: [None, None, 0])  # the open window: clipped, noisy sums, steps
 
     @property
     def noise_norm(self) -> float:
@@ -59,19 +76,37 @@ class DpsgdTrace:
         self.input_params = clipped_sum[0].numel()
         self.input_signal.append(float(clipped_sum[0].norm()))
         self.input_noisy_power.append(float(noisy_sum[0].pow(2).sum()))
+        clean, noisy, steps = self._open
+        self._open = [clipped_sum[0].detach().double() + (0 if clean is None else clean),
+                      noisy_sum[0].detach().double() + (0 if noisy is None else noisy), steps + 1]
+        if self._open[2] >= max(self.window, 1):
+            self._close_window()
+
+    def _close_window(self) -> None:
+        """Record the open window's accumulated input-layer sums, if it holds any step."""
+        clean, noisy, steps = self._open
+        if steps:
+            self.window_signal.append(float(clean.norm()))
+            self.window_noisy_power.append(float(noisy.pow(2).sum()))
+            self.window_steps.append(steps)
+        self._open = [None, None, 0]
 
     def summary(self, prefix: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """(covered, outside): the released-gradient estimate for metrics.json; exact values for diagnostics/."""
         steps = len(self.signal)
         if not self.signal or self.noise_norm == 0:
             return {}, {}
+        self._close_window()
         input_noise = self.noise_multiplier * self.max_grad_norm * math.sqrt(self.input_params)
         snr, _ = _estimated_snr(self.noisy_power, self.noise_norm, self.num_params)
-        input_snr, drowned = _estimated_snr(self.input_noisy_power, input_noise, self.input_params)
-        covered = {f"{prefix}_grad_snr": snr, f"{prefix}_input_grad_snr": input_snr, f"{prefix}_steps": steps,
-                   f"{prefix}_drowned": drowned}
+        input_snr, _ = _estimated_snr(self.input_noisy_power, input_noise, self.input_params)
+        epoch_snr, drowned = _windowed_snr(self.window_noisy_power, self.window_steps, input_noise, self.input_params)
+        covered = {f"{prefix}_grad_snr": snr, f"{prefix}_input_grad_snr": input_snr,
+                   f"{prefix}_input_epoch_snr": epoch_snr, f"{prefix}_steps": steps, f"{prefix}_drowned": drowned}
+        exact_epoch = [sig / (math.sqrt(m) * input_noise) for sig, m in zip(self.window_signal, self.window_steps)]
         outside = {f"{prefix}_grad_snr_exact": _median(self.signal) / self.noise_norm,
                    f"{prefix}_input_grad_snr_exact": _median(self.input_signal) / input_noise,
+                   f"{prefix}_input_epoch_snr_exact": _median(exact_epoch),
                    f"{prefix}_clipped_share": sum(self.clipped) / max(len(self.clipped), 1)}
         return covered, outside
 
@@ -92,6 +127,28 @@ def _estimated_snr(noisy_powers: list[float], noise_norm: float, dim: int) -> tu
     power = sum(noisy_powers) / steps - noise_norm ** 2
     drowned = power < 2 * noise_norm ** 2 * math.sqrt(2.0 / (dim * steps))
     return math.sqrt(max(0.0, power)) / noise_norm, bool(drowned)
+
+
+def _windowed_snr(noisy_powers: list[float], steps: list[int], noise_norm: float, dim: int) -> tuple[float, bool]:
+    """(accumulated signal norm over accumulated noise norm, drowned?) from windows of released noisy sums.
+
+    A window of m steps sums m noisy gradients of `dim` coordinates, each coordinate's noise N(0, noise^2 / dim):
+    under no signal its power over m noise^2 / dim is chi-square with `dim` degrees of freedom, and the sum of
+    those over the windows chi-square with dim x windows. Drowned when neither test finds a signal: the
+    windows pooled (a signal that lasts) nor the strongest window, Bonferroni-corrected over the windows (a
+    signal early in training, before the model converged and its gradients averaged out); each at level
+    1.25%, so that pure noise is called not drowned at most 2.5% of the time. The ratio is
+    sqrt(signal power / sum m) / noise with the signal power sum(||sum(s + n)||^2 - m noise^2): for windows of
+    equal length m, ||sum s|| against the sqrt(m) noise it came with.
+    """
+    from scipy.stats import chi2
+
+    per_coordinate = noise_norm ** 2 / dim
+    q = [p / (m * per_coordinate) for p, m in zip(noisy_powers, steps)]
+    level = SIGNAL_TEST_LEVEL / 2
+    drowned = sum(q) < chi2.isf(level, dim * len(q)) and max(q) < chi2.isf(level / len(q), dim)
+    signal = sum(p - m * noise_norm ** 2 for p, m in zip(noisy_powers, steps))
+    return math.sqrt(max(0.0, signal / sum(steps))) / noise_norm, bool(drowned)
 
 
 def param_count(module: torch.nn.Module) -> int:
@@ -128,8 +185,9 @@ def drowned_parts(metrics: dict[str, Any]) -> list[str]:
             continue
         part = key[: -len("_drowned")]
         if part + "_input_grad_snr" in metrics:
-            parts.append(f"{part} DP-SGD (input-layer signal/noise {metrics[part + '_input_grad_snr']:.3g} per step "
-                         f"over {metrics.get(part + '_steps')} steps)")
+            epoch = metrics.get(part + "_input_epoch_snr", math.nan)
+            parts.append(f"{part} DP-SGD (input-layer signal/noise {metrics[part + '_input_grad_snr']:.3g} per step, "
+                         f"{epoch:.3g} accumulated over an epoch, {metrics.get(part + '_steps')} steps)")
         else:
             parts.append(f"{part} (signal/noise {metrics.get(part + '_snr', math.nan):.3g})")
     return parts

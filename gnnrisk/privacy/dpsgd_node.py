@@ -329,7 +329,8 @@ class DpsgdNode(Mechanism):
                 data.y[train_idx], num_classes, s["class_count_noise"], torch.Generator().manual_seed(int(seed) + 2))
             class_weights = class_weights.to(data.x.device)
         history, start = [], time.perf_counter()
-        trace = DpsgdTrace(sigma, s["max_grad_norm"], sum(p.numel() for p in model.parameters()))
+        trace = DpsgdTrace(sigma, s["max_grad_norm"], sum(p.numel() for p in model.parameters()),
+                           window=max(1, n // s["batch_size"]))  # the drowned verdict reads one epoch's gradient
         for epoch in range(1, s["epochs"] + 1):
             losses = []
             for _ in range(n // s["batch_size"]):

@@ -91,3 +91,53 @@ def test_every_step_is_read_with_its_per_example_norms():
     assert steps == 160 and len(trace.signal) == steps
     assert len(trace.clipped) == steps
     assert trace.summary("d")[0]["d_steps"] == steps
+
+
+@pytest.mark.parametrize("coherent, drowned", [(True, False), (False, True)])
+def test_verdict_reads_the_gradient_accumulated_over_an_epoch(coherent, drowned):
+    """A signal below the noise at every step (per-step statistic 0.5 standard errors) that keeps its direction
+    over 100-step epochs accumulates to 5 standard errors: not drowned, as the weights that integrate it are
+    not; the same per-step power in a new direction every step does not accumulate: drowned. A one-step
+    window (window=0) calls both drowned, the false alarm the epoch window removes."""
+    g = torch.Generator().manual_seed(3)
+    dim, steps, window = 4000, 1000, 100
+    norm = 1.19  # per-step signal power 1.41: 0.5 standard errors of the per-step estimate over 1,000 steps
+    direction = torch.randn(dim, generator=g)
+    per_epoch, per_step = DpsgdTrace(1.0, 1.0, dim, window=window), DpsgdTrace(1.0, 1.0, dim)
+    for _ in range(steps):
+        d = direction if coherent else torch.randn(dim, generator=g)
+        s = norm * d / d.norm()
+        noisy = s + torch.randn(dim, generator=g)
+        for trace in (per_epoch, per_step):
+            trace.record(None, [s], [noisy])
+    covered, outside = per_epoch.summary("m")
+    assert covered["m_drowned"] is drowned
+    assert per_step.summary("m")[0]["m_drowned"] is True
+    expected = norm * (window ** 0.5 if coherent else 1.0) / dim ** 0.5  # ||sum s|| / (sqrt(m) noise)
+    assert outside["m_input_epoch_snr_exact"] == pytest.approx(expected, rel=0.05)
+
+
+def test_a_signal_early_in_training_is_not_drowned():
+    """A strong coherent signal in the first of twenty epochs, nothing after (a model that learned, then
+    converged): pooled over the epochs it is diluted below the test (8 / sqrt(20) = 1.8 standard errors), the
+    strongest epoch finds it (8 standard errors against a Bonferroni bound near 3.3): not drowned."""
+    g = torch.Generator().manual_seed(4)
+    dim, window = 4000, 100
+    direction = torch.randn(dim, generator=g)
+    trace = DpsgdTrace(1.0, 1.0, dim, window=window)
+    for step in range(20 * window):
+        s = 2.675 * direction / direction.norm() if step < window else torch.zeros(dim)
+        trace.record(None, [s], [s + torch.randn(dim, generator=g)])
+    assert trace.summary("m")[0]["m_drowned"] is False
+
+
+def test_pure_noise_is_called_drowned_almost_always():
+    """No signal at all: drowned in at least 95% of 100 traces of 10 ten-step epochs (the test's level is 2.5%)."""
+    g = torch.Generator().manual_seed(5)
+    calls = []
+    for _ in range(100):
+        trace = DpsgdTrace(1.0, 1.0, 500, window=10)
+        for _ in range(100):
+            trace.record(None, [torch.zeros(500)], [torch.randn(500, generator=g)])
+        calls.append(trace.summary("m")[0]["m_drowned"])
+    assert sum(calls) >= 95

@@ -20,14 +20,14 @@ import pytest
 
 from sweep_helpers import env, metrics_files, run_sweep, sweep_command
 
-SLOW_EPOCHS = 12000  # about 30 s of training on 200 nodes: long enough to be cancelled while it trains
+SLOW_EPOCHS = 12000  # 13-30 s of training on 200 nodes here: long enough to be cancelled while it trains
 EPOCHS = f"train.epochs=5,6,{SLOW_EPOCHS}"  # 3 runs; the slow one is the last task of the job array
 RUN = ["data.num_nodes=200", "model.hidden_channels=16", "train.patience=100000", "threads=1", EPOCHS]
 
 
 def _sh(*cmd: str, timeout: float = 30) -> str:
     """stdout of a Slurm command; AssertionError with its stderr when it fails."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{' '.join(cmd)}: {proc.stderr.strip()}"
     return proc.stdout
 
@@ -39,7 +39,8 @@ def _idle_partition() -> str:
         pytest.skip(f"no Slurm client commands on PATH ({', '.join(missing)}): start a cluster with "
                     "experiments/slurm/local_cluster.sh")
     try:
-        proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %P %t"], capture_output=True, text=True, timeout=20)
+        proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %P %t"], check=False, capture_output=True, text=True,
+                              timeout=20)
     except subprocess.TimeoutExpired:
         pytest.skip("sinfo did not answer within 20 s (slurmctld down?)")
     if proc.returncode != 0:
@@ -97,11 +98,12 @@ def test_slurm_sweep_cancelled_job_is_resumed(tmp_path: Path):
     slow_run = f"data.num_nodes=200,model.hidden_channels=16,threads=1,train.epochs={SLOW_EPOCHS},train.patience=100000"
     start = time.monotonic()
     print(f"\n[slurm] partition {partition}, job name {name}, sweep {sweep}")
+    proc = None
     try:
         # 1. the sweep; cancel the slow task once it trains (its run folder has env.json, written at run start)
-        log = (tmp_path / "sweep1.log").open("w")
-        proc = subprocess.Popen(sweep_command(sweep, *launcher, *RUN), cwd=tmp_path, env=env(),
-                                stdout=log, stderr=subprocess.STDOUT, text=True)
+        with (tmp_path / "sweep1.log").open("w") as log:
+            proc = subprocess.Popen(sweep_command(sweep, *launcher, *RUN), cwd=tmp_path, env=env(),
+                                    stdout=log, stderr=subprocess.STDOUT, text=True)
         seen: dict[str, str] = {}
         cancelled = None
         end = time.monotonic() + 150
@@ -120,11 +122,11 @@ def test_slurm_sweep_cancelled_job_is_resumed(tmp_path: Path):
                           f"training)")
             time.sleep(0.5)
         rc = proc.wait(timeout=150)
-        log.close()
         out1 = (tmp_path / "sweep1.log").read_text()
         _wait_drained(name)
-        print(f"[slurm] {time.monotonic() - start:5.1f}s first sweep exited with {rc}; last line: "
-              f"{out1.strip().splitlines()[-1]}")
+        lines = out1.splitlines()
+        error = [" ".join(lines[i:i + 2]) for i, ln in enumerate(lines) if ln.startswith("submitit.core.utils.Uncompl")]
+        print(f"[slurm] {time.monotonic() - start:5.1f}s first sweep exited with {rc}: {' '.join(error[-1:])}")
         first = _array_ids(sweep)
         assert len(first) == 1, first
         print(f"[slurm] first sweep: sbatch job {first[0]}; sacct: {_sacct_states(first[0])}")
@@ -162,4 +164,7 @@ def test_slurm_sweep_cancelled_job_is_resumed(tmp_path: Path):
         print(f"[slurm] all 3 runs have metrics.json; the 2 earlier ones untouched; "
               f"{time.monotonic() - start:.1f}s in all")
     finally:
-        subprocess.run(["scancel", "-n", name], capture_output=True, timeout=30)  # this test's jobs only
+        if proc is not None and proc.poll() is None:  # the first sweep, when the test failed while it waited
+            proc.kill()
+            proc.wait(timeout=30)
+        subprocess.run(["scancel", "-n", name], check=False, capture_output=True, timeout=30)  # this test's jobs only
