@@ -15,6 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from gnnrisk.errors import ConfigError, GnnriskError, error_lines
+from gnnrisk.folders import CONFIG_DIR
 from gnnrisk.preflight import check_overrides, quote_values
 from gnnrisk.progress import last_sweep_state
 from gnnrisk.results import METRICS_FILE, SKIP_MARKER, load_json_object, write_error
@@ -130,7 +131,6 @@ def _run_job(cfg: DictConfig) -> dict[str, Any] | None:
     return result.metrics
 
 
-CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")  # the top-level configs/ folder
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")

@@ -17,6 +17,9 @@ import yaml
 from gnnrisk.errors import ConfigError
 from gnnrisk.results import METRICS_FILE, load_json_object
 
+# The top-level config folder (gnnrisk/conf: configs/, packaged): where Hydra composes every run from.
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
+
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 NAME_MAX, PATH_MAX = 255, 4096       # Linux's limits, when the file system does not say
 

@@ -32,7 +32,7 @@ from gnnrisk.train.city_forecast import PlaceForecast
 from gnnrisk.train.forecast import Forecast, validate_window
 from gnnrisk.train.loop import validate_train_cfg
 from gnnrisk.train.metrics import classification_metrics
-from gnnrisk.tuning import check_objective
+from gnnrisk.train.objective import check_objective
 from gnnrisk.utils.files import write_text_atomic
 from gnnrisk.utils.runtime import apply_threads, resolve_device, seed_everything
 

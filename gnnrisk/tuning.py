@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gnnrisk.errors import ConfigError
 from gnnrisk.results import ERROR_FILE, METRICS_FILE
+from gnnrisk.train.objective import OBJECTIVE_METRICS, allowed_objectives, check_objective
 from gnnrisk.utils.files import write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:  # optuna is the `tune` extra: imported by the sweeper only, never by a plain run
@@ -36,8 +37,6 @@ if TYPE_CHECKING:  # optuna is the `tune` extra: imported by the sweeper only, n
 
 log = logging.getLogger(__name__)
 
-# The metrics `classification_metrics` writes per split (gnnrisk/train/metrics.py); all higher-is-better.
-OBJECTIVE_METRICS = ("acc", "auroc", "auprc", "f1")
 # Data sources that generate a ground truth `y_true` besides the recorded `y` (so `val_*_true` exists).
 GROUND_TRUTH_DATA = ("synthetic", "synthetic_temporal")
 DIRECTIONS = ("maximize", "minimize")
@@ -50,36 +49,6 @@ BEST_FILE = "best.json"
 RUN_DIR_ATTR, ENDED_ATTR, RETRY_ATTR, REASON_ATTR = "run_dir", "job_ended", "retry_of", "failure"
 NOISE_SEED_ATTR = "noise_seed"  # under private selection: the noise_seed the trial's run got (private_selection.score)
 OBJECTIVE_ATTR = "objective"  # a study attribute: the metric its values are of
-
-
-def allowed_objectives(has_truth: bool | None) -> list[str]:
-    """The validation metrics a run writes: `val_<metric>`, and `val_<metric>_true` on data with ground truth."""
-    keys = [f"val_{m}" for m in OBJECTIVE_METRICS]
-    return keys + [f"val_{m}_true" for m in OBJECTIVE_METRICS] if has_truth is not False else keys
-
-
-def check_objective(objective: Any, has_truth: bool | None, field_name: str = "eval.objective") -> str | None:
-    """`eval.objective`: null, or a validation metric this run writes (`has_truth` None: not known yet)."""
-    if objective is None:
-        return None
-    allowed = allowed_objectives(has_truth)
-    listing = "allowed: " + ", ".join(allowed)
-    if not isinstance(objective, str):
-        raise ConfigError(field_name, objective, listing)
-    bare = objective.split("_", 1)[1] if objective.split("_", 1)[0] in ("train", "test") else None
-    if objective.startswith("test_") or "_test_" in objective:
-        raise ConfigError(field_name, objective, "selecting hyperparameters on the test split biases the reported "
-                          "test numbers (the test split becomes part of the selection); use the validation "
-                          f"split{f', e.g. val_{bare}' if bare else ''}; {listing}")
-    if objective.startswith("train_"):
-        raise ConfigError(field_name, objective, "a training-split score rewards overfitting; use the validation "
-                          f"split, e.g. val_{bare}; {listing}")
-    if objective not in allowed:
-        if objective.endswith("_true") and objective in allowed_objectives(True):
-            raise ConfigError(field_name, objective, f"this data has no ground truth (only the synthetic "
-                              f"populations do); {listing}")
-        raise ConfigError(field_name, objective, f"not a metric a run writes on the validation split; {listing}")
-    return objective
 
 
 def check_direction(direction: Any, objective: str) -> str:
@@ -330,7 +299,7 @@ def _compose_checked(compose: Callable[[list[str]], DictConfig], overrides: list
     from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
     from omegaconf.errors import OmegaConfBaseException
 
-    from gnnrisk.app import CONFIG_DIR
+    from gnnrisk.folders import CONFIG_DIR
     from gnnrisk.preflight import one_line
 
     try:

@@ -16,7 +16,7 @@ from torch_geometric.data import Data
 from gnnrisk.errors import ConfigError, check_choice
 from gnnrisk.plugins import Registry
 
-BUILTIN_AUDITS: dict[str, str] = {"fairness": "gnnrisk.audit.fairness", "feedback": "gnnrisk.audit.feedback"}
+BUILTIN_AUDITS: dict[str, str] = {"fairness": "gnnrisk.audit.fairness", "feedback": "gnnrisk.audit.feedback_stage"}
 AUDITS = Registry("audit", BUILTIN_AUDITS)
 TEMPORAL_MEMBERS = ("feedback",)  # the audits that run on data with periods
 

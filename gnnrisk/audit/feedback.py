@@ -43,7 +43,6 @@ from gnnrisk.audit.fairness import group_names
 from gnnrisk.audit.feedback_plot import plot_feedback
 from gnnrisk.errors import ConfigError, check_choice, check_number
 from gnnrisk.models import build_model
-from gnnrisk.privacy import TrainedModel
 from gnnrisk.train.loop import predict_proba
 from gnnrisk.train.metrics import classification_metrics
 from gnnrisk.utils.files import write_text_atomic
@@ -235,13 +234,8 @@ def simulate(cfg: DictConfig, s: FeedbackSettings, data: Data, seed: int) -> tup
     return pd.DataFrame(rows), refs
 
 
-def run(cfg: DictConfig, data: Data, trained: TrainedModel, run_dir: Path, seed: int) -> dict[str, Any]:
-    """Simulate the loop, save feedback.csv and feedback.png, and return the first/final-round figures."""
-    settings = validate(cfg, data)
-    if getattr(data, "num_periods", None) is not None:
-        from gnnrisk.audit.feedback_time import run_feedback_periods
-
-        return run_feedback_periods(cfg, settings, data, run_dir, seed)
+def run_snapshot(cfg: DictConfig, settings: FeedbackSettings, data: Data, run_dir: Path, seed: int) -> dict[str, Any]:
+    """Simulate the loop on one snapshot, save feedback.csv and feedback.png, return the first/final-round figures."""
     table, refs = simulate(cfg, settings, data, seed)
     names = group_names(data)
     write_text_atomic(Path(run_dir) / TABLE_FILE, table.to_csv(index=False))

@@ -82,7 +82,7 @@ def timed(check: str, body: Callable[[], CheckResult]) -> CheckResult:
 
 def _compose(overrides: list[str]) -> DictConfig:
     """gnnrisk's config composed with `overrides` (installed plug-ins' config folders included)."""
-    from gnnrisk.app import CONFIG_DIR
+    from gnnrisk.folders import CONFIG_DIR
     from gnnrisk.preflight import check_overrides
 
     check_overrides(overrides, CONFIG_DIR)  # Hydra's refusals as one-line ConfigErrors
