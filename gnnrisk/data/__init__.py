@@ -20,6 +20,7 @@ BUILTIN_LOADERS: dict[str, str] = {
     "synthetic": "gnnrisk.data.synthetic:load_synthetic",
     "planetoid": "gnnrisk.data.planetoid:load_planetoid",
     "facebook100": "gnnrisk.data.facebook100:load_facebook100",
+    "benchmark": "gnnrisk.data.benchmark:load_benchmark",
     "ba_shapes": "gnnrisk.data.ba_shapes:load_ba_shapes",
     "edgelist": "gnnrisk.data.edgelist:load_edgelist",
     "synthetic_temporal": "gnnrisk.data.temporal:load_synthetic_temporal",
