@@ -119,8 +119,8 @@ def sweep(grid: Mapping[str, Any] | Sequence[str] | Sequence[Sequence[str]],
     line is printed per finished run. Returns the runs of this sweep as `gnnrisk.report.load` gives them
     (one row per run folder: status, `cfg.*` config values, metrics).
     """
-    with _graph_given(data, _override_list(overrides, "overrides")) as overrides:
-        lines = _command_lines(grid, overrides)
+    with _graph_given(data, _override_list(overrides, "overrides")) as common:
+        lines = _command_lines(grid, common)
         if data is not None:
             _refuse_other_data([o for line in lines for o in line])
         return _sweep_lines(lines, sweep_dir)

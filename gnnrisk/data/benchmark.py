@@ -38,7 +38,7 @@ from omegaconf import DictConfig
 from torch_geometric.data import Data
 from torch_geometric.utils import degree, to_undirected
 
-from gnnrisk.data.splits import check_shares, inductive_masks, random_masks
+from gnnrisk.data.splits import attach_random_splits, check_shares
 from gnnrisk.errors import ConfigError, DataError, check_choice, check_number
 
 TWITCH = ("de", "en", "es", "fr", "pt", "ru")
@@ -106,9 +106,7 @@ def load_benchmark(cfg: DictConfig, seed: int) -> Data:
         x, y, edges = read_geom_gcn(paths[0], paths[1])
     data = build_graph(x, y, edges, drop_isolated, folder)
 
-    generator = torch.Generator().manual_seed(seed)
-    data.train_mask, data.val_mask, data.test_mask = random_masks(data.num_nodes, train, val, generator)
-    data.ind_train_mask, data.ind_test_mask = inductive_masks(data.num_nodes, generator, fraction)
+    attach_random_splits(data, train, val, fraction, torch.Generator().manual_seed(seed))
     data.name = dataset
     return data
 

@@ -39,7 +39,7 @@ from scipy.io.matlab import matfile_version
 from torch_geometric.data import Data
 from torch_geometric.utils import degree, to_undirected
 
-from gnnrisk.data.splits import check_shares, inductive_masks, random_masks
+from gnnrisk.data.splits import attach_random_splits, check_shares
 from gnnrisk.errors import ConfigError, DataError, check_choice, check_number
 
 log = logging.getLogger(__name__)
@@ -67,9 +67,7 @@ def load_facebook100(cfg: DictConfig, seed: int) -> Data:
     adjacency, info = read_facebook100(path)
     data = preprocess(adjacency, info, target, min_count, path)
 
-    generator = torch.Generator().manual_seed(seed)
-    data.train_mask, data.val_mask, data.test_mask = random_masks(data.num_nodes, train, val, generator)
-    data.ind_train_mask, data.ind_test_mask = inductive_masks(data.num_nodes, generator, fraction)
+    attach_random_splits(data, train, val, fraction, torch.Generator().manual_seed(seed))
     data.name = school
     return data
 

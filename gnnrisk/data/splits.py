@@ -40,7 +40,10 @@ def inductive_masks(num_nodes: int, generator: torch.Generator, fraction: float 
 
 def attach_splits(data, split_cfg, generator: torch.Generator) -> None:
     """Add train/val/test masks and the inductive split to `data` in place."""
-    data.train_mask, data.val_mask, data.test_mask = random_masks(
-        data.num_nodes, split_cfg.train, split_cfg.val, generator)
-    data.ind_train_mask, data.ind_test_mask = inductive_masks(
-        data.num_nodes, generator, split_cfg.get("inductive_fraction", 0.5))
+    attach_random_splits(data, split_cfg.train, split_cfg.val, split_cfg.get("inductive_fraction", 0.5), generator)
+
+
+def attach_random_splits(data, train: float, val: float, fraction: float, generator: torch.Generator) -> None:
+    """Random train/val/test masks (shares `train`, `val`), then the inductive partition, drawn from `generator`."""
+    data.train_mask, data.val_mask, data.test_mask = random_masks(data.num_nodes, train, val, generator)
+    data.ind_train_mask, data.ind_test_mask = inductive_masks(data.num_nodes, generator, fraction)

@@ -44,7 +44,8 @@ def build_plugin_model(name: str, cls: type[nn.Module], settings: dict[str, Any]
         model = cls(in_channels=in_channels, out_channels=out_channels, **settings)
     except Exception as err:  # the plug-in's own code failed: one line, naming it
         reason = " ".join(f"{type(err).__name__}: {err}".split())
-        raise ConfigError("model.name", name, f"the plug-in model {cls.__qualname__} failed to build ({reason})") from None
+        raise ConfigError("model.name", name,
+                          f"the plug-in model {cls.__qualname__} failed to build ({reason})") from None
     return model
 
 
