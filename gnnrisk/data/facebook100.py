@@ -98,7 +98,7 @@ def read_facebook100(path: Path) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
     """The adjacency `A` (CSR) and `local_info` (int64, n x 7) of a MATLAB v5 file, checked."""
     try:
         version = matfile_version(str(path))
-    except Exception as err:  # noqa: BLE001 - scipy raises IndexError, ValueError, MatReadError... on non-MAT bytes
+    except Exception as err:  # scipy raises IndexError, ValueError, MatReadError... on non-MAT bytes
         raise DataError(f"{path}: not a MATLAB .mat file ({type(err).__name__}); expected the Facebook100 "
                         "file of a school (MATLAB v5)") from err
     if version[0] != 1:
@@ -107,7 +107,7 @@ def read_facebook100(path: Path) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
                         "(re-save it with MATLAB's save -v7 or scipy.io.savemat)")
     try:
         mat = scipy.io.loadmat(str(path), variable_names=["A", "local_info"])
-    except Exception as err:  # noqa: BLE001 - truncated or corrupt content
+    except Exception as err:  # truncated or corrupt content
         raise DataError(f"{path}: cannot read it as a MATLAB v5 file ({type(err).__name__}: "
                         f"{str(err).splitlines()[0] if str(err) else ''})") from err
     missing = [k for k in ("A", "local_info") if k not in mat]

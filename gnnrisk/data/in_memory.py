@@ -25,7 +25,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
-from gnnrisk.data.splits import inductive_masks, random_masks
+from gnnrisk.data.splits import check_shares, inductive_masks, random_masks
 from gnnrisk.errors import ConfigError, DataError, check_number
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ def load_in_memory(cfg: DictConfig, seed: int) -> Data:
     if key is not None:
         key = int(check_number("data.pseudonym_key", key, low=0, high=2**63 - 1, integer=True))
     split = cfg.get("split") or {}
+    check_shares(split.get("train", 0.6), split.get("val", 0.2))  # checked even when the graph brings its masks
     fraction = check_number("data.split.inductive_fraction", split.get("inductive_fraction", 0.5),
                             low=0.0, high=1.0, low_open=True, high_open=True)
     n = given.x.size(0)

@@ -59,7 +59,10 @@ class DpsgdTrace:
     window_signal: list[float] = field(default_factory=list)  # per window: ||sum of the input layer's clipped sums||
     window_noisy_power: list[float] = field(default_factory=list)  # ||sum of its released noisy sums||^2
     window_steps: list[int] = field(default_factory=list)
-    _open: list[Any] = field(default_factory=lambda: [None, None, 0])  # the open window: clipped, noisy sums, steps
+    # the open window: the input layer's clipped and noisy sums accumulated so far, and its steps
+    open_clean: Tensor | None = field(default=None, repr=False)
+    open_noisy: Tensor | None = field(default=None, repr=False)
+    open_steps: int = 0
 
     @property
     def noise_norm(self) -> float:
@@ -76,20 +79,20 @@ class DpsgdTrace:
         self.input_params = clipped_sum[0].numel()
         self.input_signal.append(float(clipped_sum[0].norm()))
         self.input_noisy_power.append(float(noisy_sum[0].pow(2).sum()))
-        clean, noisy, steps = self._open
-        self._open = [clipped_sum[0].detach().double() + (0 if clean is None else clean),
-                      noisy_sum[0].detach().double() + (0 if noisy is None else noisy), steps + 1]
-        if self._open[2] >= max(self.window, 1):
+        clean, noisy = clipped_sum[0].detach().double(), noisy_sum[0].detach().double()
+        self.open_clean = clean if self.open_clean is None else self.open_clean + clean
+        self.open_noisy = noisy if self.open_noisy is None else self.open_noisy + noisy
+        self.open_steps += 1
+        if self.open_steps >= max(self.window, 1):
             self._close_window()
 
     def _close_window(self) -> None:
-        """Record the open window's accumulated input-layer sums, if it holds any step."""
-        clean, noisy, steps = self._open
-        if steps:
-            self.window_signal.append(float(clean.norm()))
-            self.window_noisy_power.append(float(noisy.pow(2).sum()))
-            self.window_steps.append(steps)
-        self._open = [None, None, 0]
+        """Record the open window's accumulated input-layer sums, if it holds any step, and start a new one."""
+        if self.open_steps:
+            self.window_signal.append(float(self.open_clean.norm()))
+            self.window_noisy_power.append(float(self.open_noisy.pow(2).sum()))
+            self.window_steps.append(self.open_steps)
+        self.open_clean, self.open_noisy, self.open_steps = None, None, 0
 
     def summary(self, prefix: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """(covered, outside): the released-gradient estimate for metrics.json; exact values for diagnostics/."""

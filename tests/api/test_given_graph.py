@@ -147,3 +147,13 @@ def test_cli_refuses_in_memory_in_one_line(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("gnnrisk: error: data.name='in_memory' is not allowed: "
                                                            "only from Python")
+
+
+def test_split_shares_are_checked_even_when_the_graph_brings_masks():
+    """`data.split` is validated before training whether or not it is used: a bad share is one line."""
+    given = two_blocks()
+    given.train_mask = torch.arange(120) < 10
+    given.val_mask = (torch.arange(120) >= 10) & (torch.arange(120) < 20)
+    given.test_mask = torch.arange(120) >= 20
+    with given_graph(given), pytest.raises(ConfigError, match="data.split.train"):
+        load_in_memory(cfg(split={"train": 1.5, "val": 0.2, "inductive_fraction": 0.5}), seed=0)
