@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from gnnrisk.errors import ConfigError, GnnriskError, error_lines
 from gnnrisk.folders import CONFIG_DIR
 from gnnrisk.preflight import check_overrides, quote_values
-from gnnrisk.progress import last_sweep_state
+from gnnrisk.progress import last_sweep_state, lost_tasks
 from gnnrisk.results import METRICS_FILE, SKIP_MARKER, load_json_object, write_error
 from gnnrisk.summary import print_summary
 
@@ -143,7 +143,8 @@ def main() -> None:
     """Console-script entry point: the overrides checked first, then the run or sweep.
 
     Exit codes: 0 all runs finished; 2 bad input (one line on stderr, nothing run); 3 a sweep ran to
-    its end but some of its runs failed (their folders hold error.json).
+    its end but some of its runs failed (their folders hold error.json), or a cluster launcher lost a
+    task (cancelled, pre-empted, timed out: one line each).
     """
     if "--version" in sys.argv[1:]:  # answered before Hydra's parser, whose --version names Hydra's
         from gnnrisk import __version__
@@ -163,9 +164,15 @@ def main() -> None:
             sys.exit(2)
     _entry()
     state = last_sweep_state()
-    if args.multirun and state is not None and state.failed:
+    failed = bool(args.multirun and state is not None and state.failed)
+    if failed:
         print(f"gnnrisk: {state.failed} of {state.done} runs of the sweep failed (error.json in their folders)",
               file=sys.stderr)
+    for message in lost_tasks():
+        print(f"gnnrisk: error: a cluster task ended without output: {message}; its run folder has no "
+              "metrics.json. Other tasks of the array may still run: when none is queued, run the same command "
+              "again (finished runs are skipped)", file=sys.stderr)
+    if failed or lost_tasks():
         sys.exit(3)
 
 

@@ -110,6 +110,20 @@ def last_sweep_state() -> SweepState | None:
     return _LAST_SWEEP
 
 
+_LOST_TASKS: list[str] = []
+
+
+def note_lost_task(message: str) -> None:
+    """Remember a task that a cluster launcher reports as ended without output (cancelled, pre-empted, timed out)."""
+    # submitit appends the task's stderr ("Error stream produced: ..."): the task's log files keep it
+    _LOST_TASKS.append(" ".join(str(message).split("Error stream produced")[0].split()))
+
+
+def lost_tasks() -> list[str]:
+    """The launcher's messages about tasks lost in this process's sweeps."""
+    return list(_LOST_TASKS)
+
+
 class SweepProgress(Callback):
     """Hydra callback: prints a progress line of the sweep whenever a run of it ends."""
 

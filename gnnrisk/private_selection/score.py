@@ -94,7 +94,7 @@ def score_run(run_dir: Path, noise_seed: int, score_noise: float) -> tuple[float
     """(val_acc_noisy, None) of a finished node-level trial, written into its metrics.json (the run folder is
     the curator's, never published: it also holds the exact count), or (None, why the trial failed)."""
     from gnnrisk.results import METRICS_FILE, load_json_object
-    from gnnrisk.tuning import read_objective
+    from gnnrisk.tuning.objective import read_objective
     from gnnrisk.utils.files import write_json_atomic
 
     if not (run_dir / METRICS_FILE).exists():

@@ -1,0 +1,1 @@
+"""gnnrisk's Hydra launcher plugins: the Slurm launcher (`hydra/launcher=slurm`)."""
