@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from gnnrisk.data.city import generate_city
-from gnnrisk.train.city_forecast import MODEL_NAMES, PlaceForecast, forecast_places
+from gnnrisk.train.city_forecast import MODEL_NAMES, CityForecast, forecast_city
 from gnnrisk.train.hotspot_metrics import score_forecast
 
 COLUMNS = [("hit_rate_true_at_5", "hit@5 true"), ("pai_true_at_5", "PAI@5 true"),
@@ -47,11 +47,11 @@ def main() -> None:
         noise = torch.rand(len(args.origins), p, generator=torch.Generator().manual_seed(seed))
         references = {"random": noise, "oracle": data["place"].rate[:, nxt].T}
         for name, scores in references.items():
-            rows.setdefault(name, []).append({**score_forecast(PlaceForecast(scores, args.origins, name), data),
+            rows.setdefault(name, []).append({**score_forecast(CityForecast(scores, args.origins, name), data),
                                               "seconds": float("nan")})
         for name in args.models:  # models
             start = time.perf_counter()
-            forecast = forecast_places(data, name, {}, train_cfg, args.origins, seed)
+            forecast = forecast_city(data, name, {}, train_cfg, args.origins, seed)
             seconds = time.perf_counter() - start
             rows.setdefault(name, []).append({**score_forecast(forecast, data), "seconds": seconds})
             print(f"  {name}: {seconds:.1f} s", flush=True)

@@ -1,14 +1,19 @@
-"""The pipeline's path for the city (data=synthetic_city): its checks, and a run of a place-level forecaster.
+"""The pipeline's path for the city (data=synthetic_city): its checks, and a run of a forecaster.
 
-A city run forecasts, at each of the latest `eval.origins` periods t, every place's incident count of
-period t + 1 from what was recorded up to t (`gnnrisk.train.city_forecast`), and scores the forecasts
+A city run forecasts, at each of the latest `eval.origins` periods t, the incident count of period
+t + 1 of every place (`eval.target: place`, hotspots) or every person (`eval.target: person`, their
+involvements) from what was recorded up to t (`gnnrisk.train.city_forecast`), and scores the forecasts
 against the truth (every incident, the true rate) and against the record (`gnnrisk.train.hotspot_metrics`).
-No private mechanism and no explain, attack or audit stage runs on the city yet: each is refused in one
-line before anything is generated or trained.
+`audit=feedback` adds the patrol feedback loop of `gnnrisk.audit.city_feedback` (patrols follow the
+run's place forecaster, the record follows the patrols); `explain=gnnexplainer|saliency|integrated_gradients`
+explains the GNN's forecast at the latest origin on the typed links and scores the masks against the
+planted triggering links (`gnnrisk.explain.city`). No private mechanism and no attack stage runs on the
+city yet: each is refused in one line before anything is trained.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +22,27 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch_geometric.data import HeteroData
 
+from gnnrisk.audit.city_feedback import run_city_feedback, validate_city_feedback
 from gnnrisk.errors import ConfigError, Refusals, check_number
+from gnnrisk.explain.city import ALGORITHMS, NothingToExplain, check_explainable, explain_fitted, fit_for_explanation
 from gnnrisk.models import CITY_MODELS, validate_model
 from gnnrisk.models.hetero import HETERO_MODELS
-from gnnrisk.train.city_forecast import PlaceForecast, check_origins, forecast_places, train_config
+from gnnrisk.models.recurrent import TEMPORAL_MODELS
+from gnnrisk.train.city_forecast import CityForecast, check_origins, check_target, forecast_city, train_config
 from gnnrisk.train.hotspot_metrics import score_forecast
 from gnnrisk.utils.files import write_text_atomic
 
+log = logging.getLogger(__name__)
 FORECAST_FILE = "forecast.csv"
+FORECASTERS = (*CITY_MODELS, *TEMPORAL_MODELS)  # the baselines, the GNNs, and the temporal module's recurrent models
 STAGES = ("explain", "attack", "audit")
+CITY_STAGES = {"audit": ("feedback",), "explain": ALGORITHMS}  # the stage members that run on the city
+EXPLANATIONS_FILE = "city_explanations.csv"
 
 
 def city_origins(eval_cfg: Any, num_periods: int, model: str) -> list[int]:
     """The latest `eval.origins` origins t (each forecasting t + 1), checked against the city's periods."""
-    first = 1 if model in HETERO_MODELS else 0  # a GNN trains on an origin before the first it is scored on
+    first = 1 if model in (*HETERO_MODELS, *TEMPORAL_MODELS) else 0  # a trained model needs an earlier origin
     most = num_periods - 1 - first
     count = (eval_cfg or {}).get("origins", 3)
     check_number("eval.origins", count, low=1, high=max(most, 1), integer=True)
@@ -44,9 +56,9 @@ def validate_city_run(cfg: DictConfig, data: HeteroData) -> None:
     name = cfg.model.name
     refusals = Refusals()
     with refusals.check():
-        if name not in CITY_MODELS:
+        if name not in FORECASTERS:
             raise ConfigError("model.name", name, "not a forecaster for the city (data=synthetic_city); "
-                              "available: " + ", ".join(CITY_MODELS))
+                              "available: " + ", ".join(FORECASTERS))
         validate_model(cfg.model)
     with refusals.check():
         if cfg.privacy.name != "none":
@@ -54,16 +66,48 @@ def validate_city_run(cfg: DictConfig, data: HeteroData) -> None:
                               "heterogeneous graph yet; available: none")
     for group in STAGES:
         stage = cfg.get(group)
-        if stage is not None and stage.get("name", "none") != "none":
+        if stage is not None and stage.get("name", "none") not in ("none", *CITY_STAGES.get(group, ())):
             with refusals.check():
                 raise ConfigError(group, stage.name, "not available on the city (data=synthetic_city); "
-                                  "available: none")
+                                  "available: " + ", ".join(("none", *CITY_STAGES.get(group, ()))))
+    if feedback_on(cfg):
+        with refusals.check():
+            if city_target(cfg.get("eval"), name) != "place":
+                raise ConfigError("eval.target", "person", "audit=feedback sends patrols to places: it needs "
+                                  "a place forecaster (eval.target=place)")
+            validate_city_feedback(cfg.audit, data, name)
+    if explain_on(cfg) and cfg.explain.name in ALGORITHMS:  # other members are refused above
+        with refusals.check():
+            check_explainable(name, cfg.explain.name, int(cfg.model.get("num_layers", 2)))
+        with refusals.check():
+            check_number("explain.num_nodes", cfg.explain.get("num_nodes", 50), low=1, integer=True)
+        with refusals.check():
+            check_number("explain.epochs", cfg.explain.get("epochs", 100), low=1, integer=True)
+        with refusals.check():
+            check_number("explain.n_steps", cfg.explain.get("n_steps", 20), low=1, integer=True)
     with refusals.check():
         train_config(cfg.train)
-    if name in CITY_MODELS:
+    if name in FORECASTERS:
+        with refusals.check():
+            city_target(cfg.get("eval"), name)
         with refusals.check():
             city_origins(cfg.get("eval"), int(data.num_periods), name)
     refusals.raise_any()
+
+
+def explain_on(cfg: DictConfig) -> bool:
+    """Whether the run explains its GNN's forecasts on the typed links."""
+    return cfg.get("explain") is not None and cfg.explain.get("name", "none") != "none"
+
+
+def feedback_on(cfg: DictConfig) -> bool:
+    """Whether the run's audit is the patrol feedback loop."""
+    return cfg.get("audit") is not None and cfg.audit.get("name", "none") == "feedback"
+
+
+def city_target(eval_cfg: Any, model: str) -> str:
+    """`eval.target` (default place), checked against the model."""
+    return check_target(model, (eval_cfg or {}).get("target", "place"))
 
 
 def city_model_config(cfg: DictConfig) -> dict[str, Any]:
@@ -71,31 +115,54 @@ def city_model_config(cfg: DictConfig) -> dict[str, Any]:
     return {str(k): v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()}
 
 
-def write_forecast(run_dir: Path, forecast: PlaceForecast, data: HeteroData) -> None:
-    """forecast.csv: one row per origin and place, the score and the place's grid position."""
-    origins, places = len(forecast.origins), data["place"].num_nodes
-    pos = data["place"].pos.long().cpu()
-    table = pd.DataFrame({
-        "origin": torch.tensor(forecast.origins).repeat_interleave(places).numpy(),
-        "period": (torch.tensor(forecast.origins) + 1).repeat_interleave(places).numpy(),
-        "place": torch.arange(places).repeat(origins).numpy(),
-        "row": pos[:, 0].repeat(origins).numpy(), "col": pos[:, 1].repeat(origins).numpy(),
-        "score": forecast.scores.reshape(-1).numpy(),
-    })
+def write_forecast(run_dir: Path, forecast: CityForecast, data: HeteroData) -> None:
+    """forecast.csv: one row per origin and target node, the score (and a place's grid position)."""
+    origins, target = len(forecast.origins), forecast.target
+    units = data[target].num_nodes
+    columns = {
+        "origin": torch.tensor(forecast.origins).repeat_interleave(units).numpy(),
+        "period": (torch.tensor(forecast.origins) + 1).repeat_interleave(units).numpy(),
+        target: torch.arange(units).repeat(origins).numpy(),
+    }
+    if target == "place":
+        pos = data["place"].pos.long().cpu()
+        columns.update(row=pos[:, 0].repeat(origins).numpy(), col=pos[:, 1].repeat(origins).numpy())
+    table = pd.DataFrame({**columns, "score": forecast.scores.reshape(-1).numpy()})
     write_text_atomic(run_dir / FORECAST_FILE, table.to_csv(index=False))
 
 
-def run_city(cfg: DictConfig, data: HeteroData, seed: int, run_dir: Path) -> tuple[dict[str, Any], PlaceForecast]:
+def run_city(cfg: DictConfig, data: HeteroData, seed: int, run_dir: Path) -> tuple[dict[str, Any], CityForecast]:
     """Forecast and score the city's places at the latest origins; write forecast.csv; return (metrics, forecast)."""
     name = cfg.model.name
     origins = city_origins(cfg.get("eval"), int(data.num_periods), name)
-    forecast = forecast_places(data, name, city_model_config(cfg), cfg.train, origins, seed)
+    forecast = forecast_city(data, name, city_model_config(cfg), cfg.train, origins, seed,
+                             city_target(cfg.get("eval"), name))
     incidents = data["incident"]
     metrics: dict[str, Any] = {
         "num_people": int(data["person"].num_nodes), "num_places": int(data["place"].num_nodes),
         "num_incidents": int(incidents.num_nodes), "recorded_share": float(incidents.recorded.float().mean()),
-        "periods": int(data.num_periods), "forecast_origins": origins, "train_seconds": forecast.seconds,
+        "periods": int(data.num_periods), "forecast_origins": origins, "target": forecast.target,
+        "train_seconds": forecast.seconds,
         **score_forecast(forecast, data),
     }
     write_forecast(run_dir, forecast, data)
+    if explain_on(cfg):
+        metrics.update(explain_city_run(cfg, data, origins[-1], seed, run_dir))
+    if feedback_on(cfg):
+        metrics.update(run_city_feedback(cfg.audit, data, name, city_model_config(cfg), cfg.train, run_dir, seed))
     return metrics, forecast
+
+
+def explain_city_run(cfg: DictConfig, data: HeteroData, origin: int, seed: int, run_dir: Path) -> dict[str, float]:
+    """Explain the GNN trained at `origin` (as the forecaster trains per origin) for at most `explain.num_nodes`
+    target nodes with a planted triggering link in reach; write city_explanations.csv; return `explain_*` metrics."""
+    ex = cfg.explain
+    try:
+        fitted = fit_for_explanation(data, cfg.model.name, city_model_config(cfg), cfg.train, origin, seed,
+                                     city_target(cfg.get("eval"), cfg.model.name), ex.name, ex.get("num_nodes", 50))
+    except NothingToExplain as err:  # the draw's, not the user's: the run finishes with the forecast alone
+        log.warning("explain=%s: nothing to explain: %s; explain_num_nodes is 0", ex.name, err)
+        return {"explain_num_nodes": 0.0, "explain_eligible_nodes": 0.0}
+    metrics, table = explain_fitted(fitted, ex.name, seed, ex.get("epochs", 100), ex.get("n_steps", 20))
+    write_text_atomic(run_dir / EXPLANATIONS_FILE, table.to_csv(index=False))
+    return metrics

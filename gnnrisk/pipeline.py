@@ -28,7 +28,7 @@ from gnnrisk.privacy import MECHANISMS, Mechanism, TrainedModel, build_mechanism
 from gnnrisk.privacy.diagnostics import drowned_parts
 from gnnrisk.protocol import check_protocol
 from gnnrisk.results import STAGING_DIR, write_metrics, write_run_start, write_training_record
-from gnnrisk.train.city_forecast import PlaceForecast
+from gnnrisk.train.city_forecast import CityForecast
 from gnnrisk.train.forecast import Forecast, validate_window
 from gnnrisk.train.loop import validate_train_cfg
 from gnnrisk.train.metrics import classification_metrics
@@ -91,6 +91,11 @@ def validate_run(cfg: DictConfig, data: Data) -> Mechanism:
         validate_train_cfg(cfg.train, sampled_layers)
     with refusals.check():
         check_selection_rate(cfg.get("eval", {}).get("selection_rate"))
+    with refusals.check():
+        target = cfg.get("eval", {}).get("target", "place")
+        if target != "place":
+            raise ConfigError("eval.target", target, "person forecasts need the city (data=synthetic_city); "
+                              "here: place (the default, not read outside the city)")
     with refusals.check():
         check_objective(cfg.get("eval", {}).get("objective"), getattr(data, "y_true", None) is not None)
     if temporal:
@@ -264,7 +269,7 @@ class ExperimentResult:
 
     metrics: dict[str, Any]
     data: Data
-    trained: TrainedModel | Forecast | PlaceForecast  # Forecast: data with periods; PlaceForecast: the city
+    trained: TrainedModel | Forecast | CityForecast  # Forecast: data with periods; CityForecast: the city
 
 
 FORECAST_FILE = "forecast.csv"

@@ -10,6 +10,7 @@ from torch_geometric.nn.models import GCN, GIN, MLP, GraphSAGE
 from gnnrisk.errors import ConfigError, check_choice, check_number
 from gnnrisk.models.hetero import HETERO_DEFAULTS, HETERO_EXTRA, HETERO_MODELS, hetero_config
 from gnnrisk.models.hotspot import BASELINE_DEFAULTS, BASELINES, baseline_config
+from gnnrisk.models.person_risk import PERSON_BASELINE_DEFAULTS, PERSON_BASELINES, person_baseline_config
 from gnnrisk.models.plugin import build_plugin_model, plugin_model_args
 from gnnrisk.models.recurrent import RECURRENT_CLASSES, TEMPORAL_MODELS, SnapshotModel
 from gnnrisk.plugins import Registry
@@ -35,7 +36,8 @@ class GAT(pyg_models.GAT):
 
 GRAPH_MODELS = {"gcn": GCN, "sage": GraphSAGE, "gat": GAT, "gin": GIN}
 STATIC_MODELS = (*GRAPH_MODELS, "mlp")
-CITY_MODELS = (*BASELINES, *HETERO_MODELS)  # place-level hotspot forecasters on the city (data=synthetic_city)
+# forecasters on the city (data=synthetic_city): of places (hotspots), of people, or either (the GNNs)
+CITY_MODELS = (*BASELINES, *PERSON_BASELINES, *HETERO_MODELS)
 MODELS = (*STATIC_MODELS, *TEMPORAL_MODELS, *CITY_MODELS)
 # The keys each model reads; any other key (e.g. `+model.foo=1`) would be silently ignored, so it is refused.
 COMMON_KEYS = ("name", "hidden_channels", "num_layers", "dropout", "input_dropout", "act", "norm")
@@ -44,6 +46,7 @@ MODEL_KEYS: dict[str, tuple[str, ...]] = {
     "sage": (*COMMON_KEYS, "jk", "aggr"), "gat": (*COMMON_KEYS, "jk", "heads", "output_heads", "v2"),
     **{name: ("name", "hidden_channels", "num_layers", "dropout") for name in TEMPORAL_MODELS},
     **{name: ("name", *BASELINE_DEFAULTS[name]) for name in BASELINES},
+    **{name: ("name", *PERSON_BASELINE_DEFAULTS[name]) for name in PERSON_BASELINES},
     **{name: ("name", *HETERO_DEFAULTS, *HETERO_EXTRA[name]) for name in HETERO_MODELS},
 }
 # Every model name: the built-ins (built by `build_model`) and the plug-ins of entry-point group `gnnrisk.models`.
@@ -113,7 +116,8 @@ def validate_model(cfg: DictConfig) -> dict[str, object]:
         raise ConfigError(f"model.{unknown[0]}", cfg[unknown[0]],
                           f"model={name} has no such setting; its keys are " + ", ".join(MODEL_KEYS[name]))
     if name in CITY_MODELS:
-        check = baseline_config if name in BASELINES else hetero_config
+        check = baseline_config if name in BASELINES else (
+            person_baseline_config if name in PERSON_BASELINES else hetero_config)
         return check(name, {str(k): v for k, v in cfg.items()})
     args: dict[str, object] = {
         "hidden_channels": check_number("model.hidden_channels", cfg.hidden_channels, low=1, integer=True),
@@ -152,7 +156,7 @@ def build_model(cfg: DictConfig, in_channels: int, out_channels: int) -> nn.Modu
         raise ConfigError("model.name", cfg.name, "a forecasting model over periods needs data with periods "
                           "(data=synthetic_temporal); snapshot models: " + ", ".join(STATIC_MODELS))
     if cfg.name in CITY_MODELS:
-        raise ConfigError("model.name", cfg.name, "a hotspot forecaster needs the city (data=synthetic_city); "
+        raise ConfigError("model.name", cfg.name, "a forecaster of the city needs data=synthetic_city; "
                           "snapshot models: " + ", ".join(STATIC_MODELS))
     if is_plugin_model(cfg.name):  # its settings are all its own (input_dropout included)
         return build_plugin_model(cfg.name, MODEL_REGISTRY.load(cfg.name), args, in_channels, out_channels)

@@ -1,7 +1,8 @@
 """Heterogeneous GNN forecasters of each place's next-period count, built from PyG.
 
-Every model is `forward(snapshot: HeteroData) -> Tensor [P]`, a log expected count per place up to an
-offset the trainer adds; the snapshot holds `x` per node type and every relation (with `rev_*`).
+Every model is `forward(snapshot: HeteroData) -> Tensor [N]`, a log expected count per node of its
+`target` type (place: hotspots; person: involvements) up to an offset the trainer adds; the snapshot
+holds `x` per node type and every relation (with `rev_*`).
 
 - `hetero_sage`, `hetero_gat`, `hetero_gcn`: a homogeneous stack (conv + per-type skip linear,
   LayerNorm, ReLU, dropout; a linear head) turned heterogeneous by `torch_geometric.nn.to_hetero` (one conv per
@@ -113,20 +114,22 @@ class _Stack(nn.Module):
 class ToHeteroForecaster(nn.Module):
     """A `_Stack` made heterogeneous by `to_hetero` (relations summed per destination type)."""
 
-    def __init__(self, template: nn.Module, metadata: Metadata):
+    def __init__(self, template: nn.Module, metadata: Metadata, target: str = "place"):
         super().__init__()
         self.net = to_hetero(template, metadata, aggr="sum")
+        self.target = target
 
     def forward(self, snap: HeteroData) -> Tensor:
-        """Log expected count per place (before the offset)."""
-        return self.net(snap.x_dict, snap.edge_index_dict)["place"].squeeze(-1)
+        """Log expected count per target node (before the offset)."""
+        return self.net(snap.x_dict, snap.edge_index_dict)[self.target].squeeze(-1)
 
 
 class _Projected(nn.Module):
-    """Per-type input linears to a common width, and a linear head on places."""
+    """Per-type input linears to a common width, and a linear head on the target type."""
 
-    def __init__(self, metadata: Metadata, hidden: int, dropout: float):
+    def __init__(self, metadata: Metadata, hidden: int, dropout: float, target: str = "place"):
         super().__init__()
+        self.target = target
         self.inputs = nn.ModuleDict({t: Linear(-1, hidden) for t in metadata[0]})
         self.drop = nn.Dropout(dropout)
         self.head = Linear(hidden, 1)
@@ -137,10 +140,11 @@ class _Projected(nn.Module):
 
 
 class HGTForecaster(_Projected):
-    """Input linears, `HGTConv` layers, a head on places."""
+    """Input linears, `HGTConv` layers, a head on the target type."""
 
-    def __init__(self, metadata: Metadata, hidden: int, num_layers: int, dropout: float, heads: int):
-        super().__init__(metadata, hidden, dropout)
+    def __init__(self, metadata: Metadata, hidden: int, num_layers: int, dropout: float, heads: int,
+                 target: str = "place"):
+        super().__init__(metadata, hidden, dropout, target)
         self.convs = nn.ModuleList([HGTConv(hidden, hidden, metadata, heads=heads) for _ in range(num_layers)])
 
     def forward(self, snap: HeteroData) -> Tensor:
@@ -148,14 +152,15 @@ class HGTForecaster(_Projected):
         h = self.project(snap)
         for conv in self.convs:
             h = {t: self.drop(v) for t, v in conv(h, snap.edge_index_dict).items()}
-        return self.head(h["place"]).squeeze(-1)
+        return self.head(h[self.target]).squeeze(-1)
 
 
 class RGCNForecaster(_Projected):
-    """Input linears, the homogenised snapshot, `RGCNConv` layers, a head on places."""
+    """Input linears, the homogenised snapshot, `RGCNConv` layers, a head on the target type."""
 
-    def __init__(self, metadata: Metadata, hidden: int, num_layers: int, dropout: float, num_bases: int | None):
-        super().__init__(metadata, hidden, dropout)
+    def __init__(self, metadata: Metadata, hidden: int, num_layers: int, dropout: float, num_bases: int | None,
+                 target: str = "place"):
+        super().__init__(metadata, hidden, dropout, target)
         self.num_relations = len(metadata[1])
         self.convs = nn.ModuleList([RGCNConv(hidden, hidden, self.num_relations, num_bases=num_bases)
                                     for _ in range(num_layers)])
@@ -167,43 +172,43 @@ class RGCNForecaster(_Projected):
         x = torch.cat([h[t] for t in snap.node_types])
         for conv in self.convs:
             x = self.drop(conv(x, homo.edge_index, homo.edge_type).relu())
-        place = snap.node_types.index("place")
-        return self.head(x[homo.node_type == place]).squeeze(-1)
+        target = snap.node_types.index(self.target)
+        return self.head(x[homo.node_type == target]).squeeze(-1)
 
 
-def _sage(metadata: Metadata, cfg: Mapping[str, Any]) -> nn.Module:
+def _sage(metadata: Metadata, cfg: Mapping[str, Any], target: str = "place") -> nn.Module:
     """to_hetero(GraphSAGE)."""
     h = int(cfg["hidden_channels"])
     return ToHeteroForecaster(_Stack(lambda: SAGEConv((-1, -1), h), h, int(cfg["num_layers"]),
-                                     float(cfg["dropout"])), metadata)
+                                     float(cfg["dropout"])), metadata, target)
 
 
-def _gat(metadata: Metadata, cfg: Mapping[str, Any]) -> nn.Module:
+def _gat(metadata: Metadata, cfg: Mapping[str, Any], target: str = "place") -> nn.Module:
     """to_hetero(GAT), heads concatenated to the hidden width, no self-loops."""
     h, heads = int(cfg["hidden_channels"]), int(cfg["heads"])
     return ToHeteroForecaster(_Stack(lambda: GATConv((-1, -1), h // heads, heads=heads, add_self_loops=False),
-                                     h, int(cfg["num_layers"]), float(cfg["dropout"])), metadata)
+                                     h, int(cfg["num_layers"]), float(cfg["dropout"])), metadata, target)
 
 
-def _gcn(metadata: Metadata, cfg: Mapping[str, Any]) -> nn.Module:
+def _gcn(metadata: Metadata, cfg: Mapping[str, Any], target: str = "place") -> nn.Module:
     """to_hetero(GCN) with `BipartiteGCNConv` per relation."""
     h = int(cfg["hidden_channels"])
     return ToHeteroForecaster(_Stack(lambda: BipartiteGCNConv(-1, h), h, int(cfg["num_layers"]),
-                                     float(cfg["dropout"])), metadata)
+                                     float(cfg["dropout"])), metadata, target)
 
 
-def _hgt(metadata: Metadata, cfg: Mapping[str, Any]) -> nn.Module:
+def _hgt(metadata: Metadata, cfg: Mapping[str, Any], target: str = "place") -> nn.Module:
     """HGT."""
     return HGTForecaster(metadata, int(cfg["hidden_channels"]), int(cfg["num_layers"]), float(cfg["dropout"]),
-                         int(cfg["heads"]))
+                         int(cfg["heads"]), target)
 
 
-def _rgcn(metadata: Metadata, cfg: Mapping[str, Any]) -> nn.Module:
+def _rgcn(metadata: Metadata, cfg: Mapping[str, Any], target: str = "place") -> nn.Module:
     """R-GCN on the homogenised graph."""
     bases = cfg.get("num_bases")
     return RGCNForecaster(metadata, int(cfg["hidden_channels"]), int(cfg["num_layers"]), float(cfg["dropout"]),
-                          None if bases is None else int(bases))
+                          None if bases is None else int(bases), target)
 
 
-HETERO_MODELS: dict[str, Callable[[Metadata, Mapping[str, Any]], nn.Module]] = {
+HETERO_MODELS: dict[str, Callable[..., nn.Module]] = {  # (metadata, cfg, target="place") -> model
     "hetero_sage": _sage, "hetero_gat": _gat, "hetero_gcn": _gcn, "hgt": _hgt, "rgcn": _rgcn}

@@ -22,7 +22,8 @@ recorded count over the next `horizon` days. The kernels follow open_cp (QuantCr
   period included (the excitation's mean solves a linear ODE), where open_cp reports the intensity at
   one instant.
 
-Retro and pro scores are relative risks: we rescale each to total the window's mean recorded count
+Every baseline takes optional per-incident weights (`weight`: an incident counts w times; the
+feedback audit's inverse-propensity correction). Retro and pro scores are relative risks: we rescale each to total the window's mean recorded count
 per `horizon` days, so that every score is read as a count; only their order enters the hit rates.
 """
 
@@ -87,26 +88,34 @@ def quartic_kernel(bandwidth: float) -> np.ndarray:
     return np.where(d2 <= bandwidth ** 2, (1 - d2 / bandwidth ** 2) ** 2, 0.0)
 
 
+def _weights(time: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
+    """Per-incident weights: `weight`, or ones (every recorded incident counts once)."""
+    return np.ones(time.shape, dtype=np.float64) if weight is None else np.asarray(weight, dtype=np.float64)
+
+
 def retro_hotspot(cell: np.ndarray, time: np.ndarray, side: int, now: float, horizon: float,
-                  window_days: float, bandwidth: float) -> np.ndarray:
+                  window_days: float, bandwidth: float, weight: np.ndarray | None = None) -> np.ndarray:
     """Retrospective hotspot scores per cell from the incidents of the `window_days` before `now`."""
+    w = _weights(time, weight)
     keep = (time < now) & (time >= now - window_days)
     # mode="constant": an incident near the edge lends weight only to cells inside the city, as in open_cp
-    risk = correlate(_grid_sum(cell[keep], side), quartic_kernel(bandwidth), mode="constant").ravel()
-    return _as_counts(risk, keep.sum() * horizon / window_days)
+    risk = correlate(_grid_sum(cell[keep], side, w[keep]), quartic_kernel(bandwidth), mode="constant").ravel()
+    return _as_counts(risk, w[keep].sum() * horizon / window_days)
 
 
 def pro_hotspot(cell: np.ndarray, time: np.ndarray, side: int, now: float, horizon: float,
-                space_bandwidth: int, time_bandwidth: int, time_unit_days: float) -> np.ndarray:
+                space_bandwidth: int, time_bandwidth: int, time_unit_days: float,
+                weight: np.ndarray | None = None) -> np.ndarray:
     """Prospective hotspot scores per cell: weights 1 / (1 + cells away) x 1 / (1 + whole time units ago)."""
+    w = _weights(time, weight)
     age = np.floor((now - time) / time_unit_days)
     keep = (time < now) & (age < time_bandwidth)
     # the weight is separable: time-weight each incident, sum per cell, then spread in space
-    timed = _grid_sum(cell[keep], side, 1.0 / (1.0 + age[keep]))
+    timed = _grid_sum(cell[keep], side, w[keep] / (1.0 + age[keep]))
     d = np.arange(-(space_bandwidth - 1), space_bandwidth)
     chebyshev = np.maximum(np.abs(d)[:, None], np.abs(d)[None, :])
     risk = correlate(timed, 1.0 / (1.0 + chebyshev), mode="constant").ravel()
-    return _as_counts(risk, keep.sum() * horizon / (time_bandwidth * time_unit_days))
+    return _as_counts(risk, w[keep].sum() * horizon / (time_bandwidth * time_unit_days))
 
 
 @dataclass(frozen=True)
@@ -130,36 +139,41 @@ def _within_cell_pairs(cell: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, 
 
 
 def fit_sepp(cell: np.ndarray, time: np.ndarray, num_cells: int, horizon: float, iterations: int = 20,
-             theta0: float = 0.5, omega0: float = 1.0, edge_correction: bool = True) -> SeppFit:
-    """EM for the grid SEPP on the events (cell, time in [0, horizon) days), open_cp's `seppexp`."""
+             theta0: float = 0.5, omega0: float = 1.0, edge_correction: bool = True,
+             weight: np.ndarray | None = None) -> SeppFit:
+    """EM for the grid SEPP on the events (cell, time in [0, horizon) days), open_cp's `seppexp`.
+
+    With `weight`, event i stands for w_i events (a Horvitz-Thompson pseudo-likelihood: inverse
+    probabilities of being recorded); unit weights are open_cp's EM exactly.
+    """
     order, parent, child = _within_cell_pairs(cell, time)
-    c, t = cell[order], time[order]
+    c, t, w = cell[order], time[order], _weights(time, weight)[order]
     n = t.size
-    count = np.bincount(c, minlength=num_cells).astype(np.float64)
-    mu, theta, omega = 0.5 * count / horizon, float(theta0), float(omega0)
+    mu, theta, omega = 0.5 * np.bincount(c, weights=w, minlength=num_cells) / horizon, float(theta0), float(omega0)
     if n == 0:
         return SeppFit(mu, theta, omega)
     dt = t[child] - t[parent]
     left = horizon - t  # time each event had to trigger inside the window
     for _ in range(iterations):  # EM iterations
-        trig = theta * omega * np.exp(-omega * dt)
+        trig = w[parent] * theta * omega * np.exp(-omega * dt)  # a parent stands for w of its kind
         total = np.maximum(mu[c] + np.bincount(child, weights=trig, minlength=n), 1e-300)
-        p_pair = trig / total[child]
+        p_pair = w[child] * trig / total[child]
         s1, s2 = p_pair.sum(), (p_pair * dt).sum()
         if edge_correction:  # offspring cut off by the window's end (open_cp `maximisation_corrected`)
             lost = np.exp(-omega * left)
-            new_theta = s1 / max(n - lost.sum(), 1e-12)
-            s2 = s2 + theta * (left * lost).sum()
+            new_theta = s1 / max(w.sum() - (w * lost).sum(), 1e-12)
+            s2 = s2 + theta * (w * left * lost).sum()
         else:
-            new_theta = s1 / n
+            new_theta = s1 / w.sum()
         if s1 > 0 and s2 > 0:
             omega = s1 / s2
         theta = new_theta
-        mu = np.bincount(c, weights=mu[c] / total, minlength=num_cells) / horizon
+        mu = np.bincount(c, weights=w * mu[c] / total, minlength=num_cells) / horizon
     return SeppFit(mu, theta, omega)
 
 
-def sepp_expected(fit: SeppFit, cell: np.ndarray, time: np.ndarray, start: float, end: float) -> np.ndarray:
+def sepp_expected(fit: SeppFit, cell: np.ndarray, time: np.ndarray, start: float, end: float,
+                  weight: np.ndarray | None = None) -> np.ndarray:
     """Expected count per cell in [start, end) under `fit`, given the events before `start`.
 
     The excitation e = lambda - mu has mean obeying de/ds = -omega (1 - theta) e + theta omega mu, so
@@ -167,7 +181,8 @@ def sepp_expected(fit: SeppFit, cell: np.ndarray, time: np.ndarray, start: float
     """
     theta = min(fit.theta, 0.99)  # a supercritical fit would forecast explosive growth
     keep = time < start
-    e0 = np.bincount(cell[keep], weights=theta * fit.omega * np.exp(-fit.omega * (start - time[keep])),
+    w = _weights(time, weight)[keep]
+    e0 = np.bincount(cell[keep], weights=w * theta * fit.omega * np.exp(-fit.omega * (start - time[keep])),
                      minlength=fit.mu.size)
     e_inf = theta * fit.mu / (1 - theta)
     k = fit.omega * (1 - theta)
@@ -176,11 +191,12 @@ def sepp_expected(fit: SeppFit, cell: np.ndarray, time: np.ndarray, start: float
 
 
 def sepp(cell: np.ndarray, time: np.ndarray, side: int, now: float, horizon: float, iterations: int,
-         theta0: float, omega0: float, edge_correction: bool) -> np.ndarray:
+         theta0: float, omega0: float, edge_correction: bool, weight: np.ndarray | None = None) -> np.ndarray:
     """Fit the grid SEPP to the record before `now` and forecast each cell's count in [now, now + horizon)."""
     keep = time < now
-    fit = fit_sepp(cell[keep], time[keep], side * side, now, iterations, theta0, omega0, edge_correction)
-    return sepp_expected(fit, cell[keep], time[keep], now, now + horizon)
+    w = None if weight is None else np.asarray(weight, dtype=np.float64)[keep]
+    fit = fit_sepp(cell[keep], time[keep], side * side, now, iterations, theta0, omega0, edge_correction, w)
+    return sepp_expected(fit, cell[keep], time[keep], now, now + horizon, w)
 
 
 BASELINES: dict[str, Callable[..., np.ndarray]] = {

@@ -24,6 +24,8 @@ from gnnrisk.tuning import selection_notes
 # Default metrics where neither flags nor the study's settings name any (see `default_metrics`).
 RISK_METRICS = ("test_auroc_true", "test_auroc", "test_auprc")
 CLASS_METRICS = ("test_acc", "test_auroc")
+# The city's forecasts (hotspots or people): the field's hit rate at 5% of units and AUROC, against the truth
+CITY_METRICS = ("hit_rate_true_at_5", "auroc_true", "auprc_true")
 EPSILON = "epsilon"
 # Settings whose unusable values are bad input when `strict` names them (ConfigError, nothing written).
 CHECKED = ("metrics", "x", "pareto_x", "pareto_y", "into")
@@ -81,9 +83,13 @@ def risk_labels(available: list[str]) -> str | None:
 def default_metrics(available: list[str]) -> tuple[list[str], str]:
     """The metrics shown when none are named, and a line that says which and why.
 
-    Binary risk labels (`risk_labels`): AUROC against the truth, AUROC, AUPRC; accuracy says little when most
+    City forecasts (`hit_rate_true_at_5` reported): CITY_METRICS. Binary risk labels (`risk_labels`): AUROC against the truth, AUROC, AUPRC; accuracy says little when most
     labels are negative (predicting "no risk" everywhere scores the negatives' share). Otherwise (balanced or
     multi-class labels, e.g. Planetoid, the cSBM): accuracy and AUROC."""
+    if "hit_rate_true_at_5" in available:
+        chosen = [m for m in CITY_METRICS if m in available]
+        return chosen, (f"metrics not given: {', '.join(chosen)} (city forecasts: the share of next period's "
+                        "incidents in the top 5% of units, and ranking against the truth; --metrics picks others)")
     reason = risk_labels(available)
     wanted = RISK_METRICS if reason else CLASS_METRICS
     chosen = [m for m in wanted if m in available]

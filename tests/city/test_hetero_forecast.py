@@ -9,7 +9,7 @@ from torch_geometric.data import HeteroData
 from gnnrisk.data.city import generate_city
 from gnnrisk.errors import ConfigError
 from gnnrisk.models.hetero import HETERO_MODELS
-from gnnrisk.train.city_forecast import MODEL_NAMES, Record, forecast_places, snapshot
+from gnnrisk.train.city_forecast import MODEL_NAMES, Record, forecast_city, snapshot
 
 GNNS = ["hetero_sage", "hetero_gat", "hetero_gcn", "hgt", "rgcn"]
 FAST = {"epochs": 4, "patience": 2}
@@ -24,13 +24,13 @@ def village() -> HeteroData:
 def test_registry_names() -> None:
     """The five GNNs and the three baselines, by the names the pipeline will use."""
     assert sorted(HETERO_MODELS) == sorted(GNNS)
-    assert set(MODEL_NAMES) == {*GNNS, "retro_hotspot", "pro_hotspot", "sepp"}
+    assert set(MODEL_NAMES) == {*GNNS, "retro_hotspot", "pro_hotspot", "sepp", "person_history", "network_exposure"}
 
 
 @pytest.mark.parametrize("name", GNNS)
 def test_each_gnn_trains_and_forecasts(village: HeteroData, name: str) -> None:
     """One fresh model per origin, a finite positive forecast per place, a training curve per origin."""
-    forecast = forecast_places(village, name, {"hidden_channels": 8}, {"epochs": 6, "val_share": 0.0}, [3, 4], 0)
+    forecast = forecast_city(village, name, {"hidden_channels": 8}, {"epochs": 6, "val_share": 0.0}, [3, 4], 0)
     assert forecast.scores.shape == (2, 9) and forecast.origins == [3, 4] and forecast.model == name
     assert torch.isfinite(forecast.scores).all() and (forecast.scores > 0).all()
     assert [(row["origin"], row["epoch"]) for row in forecast.history] == [(t, e) for t in (3, 4) for e in range(1, 7)]
@@ -39,7 +39,7 @@ def test_each_gnn_trains_and_forecasts(village: HeteroData, name: str) -> None:
 
 def test_early_stopping_and_refit_once(village: HeteroData) -> None:
     """Validation on held-out places' targets is logged; refit=once fits one model for every origin."""
-    forecast = forecast_places(village, "hetero_sage", {"hidden_channels": 8},
+    forecast = forecast_city(village, "hetero_sage", {"hidden_channels": 8},
                                {"epochs": 5, "refit": "once", "val_share": 0.3}, [3, 4], 0)
     assert {row["origin"] for row in forecast.history} == {3}
     assert all("val_loss" in row for row in forecast.history)
@@ -74,8 +74,8 @@ def _visible_only(data: HeteroData, origin: int) -> HeteroData:
 def test_no_leak_of_unrecorded_or_future_incidents(village: HeteroData, name: str) -> None:
     """The forecast at origin t is the same once the unrecorded and later incidents and the truth are gone."""
     cfg = {"hidden_channels": 8} if name in GNNS else {}
-    full = forecast_places(village, name, cfg, FAST, [3], seed=0)
-    seen = forecast_places(_visible_only(village, 3), name, cfg, FAST, [3], seed=0)
+    full = forecast_city(village, name, cfg, FAST, [3], seed=0)
+    seen = forecast_city(_visible_only(village, 3), name, cfg, FAST, [3], seed=0)
     torch.testing.assert_close(full.scores, seen.scores)
 
 
@@ -98,9 +98,9 @@ def test_snapshot_holds_the_record_up_to_the_origin(village: HeteroData) -> None
 def test_deterministic_for_a_seed(village: HeteroData, name: str) -> None:
     """Same seed, same forecast and curve on CPU (dropout on); another seed, another forecast."""
     cfg = {"hidden_channels": 8, "dropout": 0.2}
-    a = forecast_places(village, name, cfg, FAST, [3, 4], seed=3)
-    b = forecast_places(village, name, cfg, FAST, [3, 4], seed=3)
-    c = forecast_places(village, name, cfg, FAST, [3, 4], seed=4)
+    a = forecast_city(village, name, cfg, FAST, [3, 4], seed=3)
+    b = forecast_city(village, name, cfg, FAST, [3, 4], seed=3)
+    c = forecast_city(village, name, cfg, FAST, [3, 4], seed=4)
     assert torch.equal(a.scores, b.scores) and a.history == b.history
     assert not torch.equal(a.scores, c.scores)
 
@@ -123,5 +123,5 @@ def test_bad_input_names_the_field(village: HeteroData, name: str, model_cfg: di
                                    origins: list, field: str) -> None:
     """Unknown models, settings and origins out of range are refused with the field they came from."""
     with pytest.raises(ConfigError) as err:
-        forecast_places(village, name, model_cfg, train_cfg, origins, seed=0)
+        forecast_city(village, name, model_cfg, train_cfg, origins, seed=0)
     assert err.value.field == field

@@ -10,7 +10,7 @@ from torch_geometric.data import HeteroData
 from gnnrisk.data.city import generate_city
 from gnnrisk.errors import ConfigError
 from gnnrisk.models import hotspot as hs
-from gnnrisk.train.city_forecast import PlaceForecast, forecast_places
+from gnnrisk.train.city_forecast import CityForecast, forecast_city
 from gnnrisk.train.hotspot_metrics import score_forecast
 
 
@@ -104,8 +104,8 @@ def test_baselines_beat_chance_against_the_truth(town: HeteroData, name: str) ->
     """Each baseline ranks places by the truth (all incidents, the true rate) far better than a random forecast."""
     origins = [4, 5, 6]
     noise = torch.rand(len(origins), town["place"].num_nodes, generator=torch.Generator().manual_seed(0))
-    chance = score_forecast(PlaceForecast(noise, origins, "random"), town, [10])
-    forecast = forecast_places(town, name, {}, {}, origins, seed=0)
+    chance = score_forecast(CityForecast(noise, origins, "random"), town, [10])
+    forecast = forecast_city(town, name, {}, {}, origins, seed=0)
     assert forecast.scores.shape == (3, 196) and forecast.history == []
     assert torch.all(forecast.scores >= 0)
     got = score_forecast(forecast, town, [10])
@@ -118,8 +118,8 @@ def test_bad_baseline_settings_are_refused(town: HeteroData) -> None:
     """An unknown or out-of-range setting names its field."""
     for cfg, field in (({"bandwidth": 0}, "model.bandwidth"), ({"radius": 2}, "model.radius")):
         with pytest.raises(ConfigError) as err:
-            forecast_places(town, "retro_hotspot", cfg, {}, [3], seed=0)
+            forecast_city(town, "retro_hotspot", cfg, {}, [3], seed=0)
         assert err.value.field == field
     with pytest.raises(ConfigError) as err:
-        forecast_places(town, "sepp", {"edge_correction": "yes"}, {}, [3], seed=0)
+        forecast_city(town, "sepp", {"edge_correction": "yes"}, {}, [3], seed=0)
     assert err.value.field == "model.edge_correction"

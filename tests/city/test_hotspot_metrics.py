@@ -9,7 +9,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from gnnrisk.errors import ConfigError
-from gnnrisk.train.city_forecast import PlaceForecast
+from gnnrisk.train.city_forecast import CityForecast
 from gnnrisk.train.hotspot_metrics import (
     auroc,
     flag_weights,
@@ -71,17 +71,20 @@ def _toy() -> HeteroData:
     data.num_periods, data.period_days, data.grid_size = 3, 30.0, 2
     data["place"].num_nodes = 4
     data["place"].rate = torch.tensor([[0.1, 2.0, 0.5], [0.1, 0.1, 0.5], [0.1, 1.0, 0.5], [0.1, 0.5, 0.5]])
+    data.group_names = ["majority", "minority"]
+    data["place"].resident_share = torch.tensor([[1.0, 0.0], [0.25, 0.75], [0.5, 0.5], [1.0, 0.0]])
     inc = data["incident"]
     inc.num_nodes = 4
     inc.period = torch.tensor([1, 1, 1, 0])
     inc.recorded = torch.tensor([True, False, True, True])
+    inc.group = torch.tensor([0, 1, 1, 0])
     data["incident", "occurred_at", "place"].edge_index = torch.tensor([[0, 1, 2, 3], [0, 0, 2, 3]])
     return data
 
 
 def test_score_forecast_by_hand() -> None:
     """Origin 0 forecasts period 1: truth counts 2, 0, 1, 0; recorded 1, 0, 1, 0; rate 2, .1, 1, .5."""
-    forecast = PlaceForecast(scores=torch.tensor([[0.1, 0.9, 0.8, 0.2]]), origins=[0], model="toy")
+    forecast = CityForecast(scores=torch.tensor([[0.1, 0.9, 0.8, 0.2]]), origins=[0], model="toy")
     out = score_forecast(forecast, _toy(), ks=[25, 50])
     assert out["hit_rate_true_at_25"] == pytest.approx(0.0)  # flags place 1
     assert out["hit_rate_true_at_50"] == pytest.approx(1 / 3)  # places 1, 2: one of three incidents
@@ -91,6 +94,12 @@ def test_score_forecast_by_hand() -> None:
     # labels (any incident) 1, 0, 1, 0: positives score .1 and .8, negatives .9 and .2 -> 1 of 4 pairs
     assert out["auroc_true"] == pytest.approx(1 / 4)
     assert out["auroc_recorded"] == pytest.approx(1 / 4)
+    # at 5% of 4 places one is flagged (place 1): its residents are 75% minority; the minority is involved in
+    # 2 of period 1's 3 incidents and in 1 of its 2 recorded ones
+    assert out["flagged_share_minority_at_5"] == pytest.approx(0.75)
+    assert out["true_share_minority"] == pytest.approx(2 / 3)
+    assert out["recorded_share_minority"] == pytest.approx(1 / 2)
+    assert out["flag_disparity_minority_at_5"] == pytest.approx(0.75 - 2 / 3)
     # ranks of scores 1, 4, 3, 2 against rate ranks 4, 1, 3, 2
     assert out["spearman_true_rate"] == pytest.approx(1 - 6 * (9 + 9 + 0 + 0) / (4 * 15))
     assert set(out) >= {"hit_rate_true_at_25", "pai_recorded_at_25", "pai_rate_at_50", "spearman_true_count",
@@ -100,7 +109,7 @@ def test_score_forecast_by_hand() -> None:
 @pytest.mark.parametrize("ks", [[0], [101], [-5], [], "5", [5, float("nan")]])
 def test_bad_k_is_refused(ks: object) -> None:
     """k must be a percentage in (0, 100]."""
-    forecast = PlaceForecast(scores=torch.ones(1, 4), origins=[0], model="toy")
+    forecast = CityForecast(scores=torch.ones(1, 4), origins=[0], model="toy")
     with pytest.raises(ConfigError) as err:
         score_forecast(forecast, _toy(), ks=ks)  # type: ignore[arg-type]
     assert err.value.field == "eval.hit_rate_k"
@@ -108,7 +117,7 @@ def test_bad_k_is_refused(ks: object) -> None:
 
 def test_origin_without_next_period_is_refused() -> None:
     """The last period has no next period to score."""
-    forecast = PlaceForecast(scores=torch.ones(1, 4), origins=[2], model="toy")
+    forecast = CityForecast(scores=torch.ones(1, 4), origins=[2], model="toy")
     with pytest.raises(ConfigError) as err:
         score_forecast(forecast, _toy())
     assert err.value.field == "eval.origins"

@@ -83,7 +83,8 @@ def test_unknown_group_member_is_one_line_with_the_options(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "gnnrisk: error: model='transformer' is not allowed: expected one of gat, gcn, gconv_gru, gconv_lstm, gin, "
-        "hetero_gat, hetero_gcn, hetero_sage, hgt, lstm, mlp, pro_hotspot, retro_hotspot, rgcn, sage, sepp"]
+        "hetero_gat, hetero_gcn, hetero_sage, hgt, lstm, mlp, network_exposure, person_history, pro_hotspot, "
+            "retro_hotspot, rgcn, sage, sepp"]
 
 
 @pytest.mark.slow

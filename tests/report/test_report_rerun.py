@@ -11,7 +11,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from gnnrisk.report.build import CLASS_METRICS, RISK_METRICS, default_metrics, make_report
+from gnnrisk.report.build import CITY_METRICS, CLASS_METRICS, RISK_METRICS, default_metrics, make_report
 from gnnrisk.report.callback import ReportOnMultirunEnd
 from gnnrisk.report.cli import EXIT_OK, main
 from gnnrisk.report.files import MANIFEST
@@ -110,6 +110,15 @@ def test_default_metrics_prefer_auroc_for_risk_labels(tmp_path: Path):
     assert [c for c in report.summary if c.endswith("_mean")] == ["test_auroc_true_mean", "test_auroc_mean"]
     assert any("accuracy would mostly count the negatives" in line for line in report.info)
     assert report.info and not report.problems
+
+
+def test_city_forecasts_default_to_hit_rate_and_auroc_against_the_truth():
+    """A city sweep's runs (hit rates, AUROC against the truth and the record) are shown by the field's metrics."""
+    city = ["hit_rate_true_at_5", "hit_rate_recorded_at_5", "auroc_true", "auroc_recorded", "auprc_true",
+            "train_seconds"]
+    chosen, why = default_metrics(city)
+    assert chosen == list(CITY_METRICS) and "city" in why
+    assert default_metrics(city[:4])[0] == ["hit_rate_true_at_5", "auroc_true"]
 
 
 def test_planetoid_like_sweep_keeps_accuracy(tmp_path: Path):

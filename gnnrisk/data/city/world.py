@@ -101,6 +101,7 @@ def generate_city(cfg: DictConfig | Mapping[str, Any] | None, seed: int) -> Hete
     data.group_names = names
     data.cause_names = list(ic.CAUSES)
     data.num_periods, data.period_days, data.grid_size = int(cfg.periods), float(cfg.period_days), side
+    data.detection_patrolled, data.detection_unpatrolled = _t(det_p), _t(det_u)  # per group: the record's model
 
     person = data["person"]
     person.num_nodes = n
