@@ -22,9 +22,10 @@ def village() -> HeteroData:
 
 
 def test_registry_names() -> None:
-    """The five GNNs and the three baselines, by the names the pipeline will use."""
+    """The five GNNs, the place and person baselines and the recurrent models, by the names the pipeline uses."""
     assert sorted(HETERO_MODELS) == sorted(GNNS)
-    assert set(MODEL_NAMES) == {*GNNS, "retro_hotspot", "pro_hotspot", "sepp", "person_history", "network_exposure"}
+    assert set(MODEL_NAMES) == {*GNNS, "retro_hotspot", "pro_hotspot", "sepp", "person_history", "network_exposure",
+                                "gconv_gru", "gconv_lstm", "lstm"}
 
 
 @pytest.mark.parametrize("name", GNNS)
