@@ -8,7 +8,7 @@ seeds of per-seed differences with its 95% Student-t interval (`*` = excludes 0)
 seed are scored here on the same origins: `oracle` ranks by the true expected count of the forecast
 period (what no forecaster can know: the ceiling), `random` by a seeded uniform score (the floor).
 
-    python experiments/city_contrasts.py [outputs/city] [--figures experiments/city_figures]
+    python experiments/city_contrasts.py [outputs/city] [--figures experiments/city_figures] [--into experiments/city.md]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 from gnnrisk import report
 from gnnrisk.data.city.loader import load_city
 from gnnrisk.report.aggregate import t_interval
-from gnnrisk.report.contrasts import paired_cell
+from gnnrisk.report.contrasts import markdown_table, mean_cell, paired_cell
 from gnnrisk.train.city_forecast import CityForecast
 from gnnrisk.train.hotspot_metrics import score_forecast
 
@@ -164,22 +164,6 @@ def rescore(runs: pd.DataFrame, sweep: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def mean_cell(values: pd.Series, digits: int = 3) -> str:
-    """`mean [lo, hi] (n)` over seeds."""
-    v = pd.to_numeric(values, errors="coerce").dropna()
-    if v.empty:
-        return "–"
-    if len(v) == 1:
-        return f"{v.iloc[0]:.{digits}f} (n=1)"
-    lo, hi = t_interval(v.mean(), v.std(ddof=1), len(v))
-    return f"{v.mean():.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}] (n={len(v)})"
-
-
-def markdown(table: pd.DataFrame, first: str) -> str:
-    """A Markdown table with the index as the first column."""
-    lines = [f"| {first} | " + " | ".join(table.columns) + " |", "|---" * (len(table.columns) + 1) + "|"]
-    lines += [f"| {i} | " + " | ".join(str(v) for v in row) + " |" for i, row in table.iterrows()]
-    return "\n".join(lines)
 
 
 def tables(runs: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -231,11 +215,47 @@ def figure(runs: pd.DataFrame, folder: Path) -> Path:
     return path
 
 
+def study_tables(runs: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """Every table of the study as Markdown, by region key: (title, table)."""
+    out: dict[str, tuple[str, str]] = {}
+    for target in ("place", "person"):
+        means, contrasts, mislead = tables(runs, target)
+        out[f"{target}_means"] = (f"{target}s: mean over seeds [95% t-interval]", markdown_table(means, "forecaster"))
+        out[f"{target}_contrasts"] = (f"{target}s: paired differences over seeds (* = interval excludes 0)",
+                                      markdown_table(contrasts, "contrast"))
+        out[f"{target}_mislead"] = (f"{target}s: how far the record misleads: metric against the record minus against "
+                                    "the truth; the minority's share of the flagged 5% against its share of next "
+                                    "period's incidents", markdown_table(mislead, "forecaster"))
+    explained = explain_table(runs)
+    if not explained.empty:
+        out["explain"] = ("explanations of place forecasts on typed links (hot city, latest origin): AUROC against "
+                          "the planted triggering links, mean [95% t-interval]; paired differences (* = excludes 0)",
+                          markdown_table(explained, "model, explainer"))
+    feedback = feedback_table(runs)
+    if not feedback.empty:
+        out["feedback"] = ("the patrol feedback loop: the minority's shares, mean over the loop's periods [95% "
+                           "t-interval]; paired differences (* = interval excludes 0)",
+                           markdown_table(feedback, "city, forecaster, mode"))
+    return out
+
+
+def write_into(page: Path, tables: dict[str, str]) -> None:
+    """Replace each `<!-- city:KEY:begin -->` ... `<!-- city:KEY:end -->` region of `page` with table KEY."""
+    text = page.read_text()
+    for key, table in tables.items():
+        begin, end = f"<!-- city:{key}:begin -->", f"<!-- city:{key}:end -->"
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            text = f"{head}{begin}\n{table}\n{end}{rest.split(end, 1)[1]}"
+    page.write_text(text)
+
+
 def main() -> None:
     """Print the tables as Markdown (and write the figure and the per-run CSV with the references)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep", nargs="?", default="outputs/city")
     parser.add_argument("--figures", default=None, help="folder for the figure and runs.csv")
+    parser.add_argument("--into", default=None, help="a page whose <!-- city:KEY:begin/end --> regions get the tables")
     args = parser.parse_args()
     sweep = Path(args.sweep)
     runs = report.load(sweep)
@@ -247,25 +267,11 @@ def main() -> None:
         keep = ["cfg.seed", "cfg.model.name", "cfg.eval.target", "train_seconds",
                 *sorted({m for ms in METRICS.values() for m in ms}), "auprc_recorded"]
         runs[[c for c in keep if c in runs]].to_csv(folder / "runs.csv", index=False)
-    for target in ("place", "person"):
-        means, contrasts, mislead = tables(runs, target)
-        print(f"\n## {target}s: mean over seeds [95% t-interval]\n")
-        print(markdown(means, "forecaster"))
-        print(f"\n## {target}s: paired differences over seeds (* = interval excludes 0)\n")
-        print(markdown(contrasts, "contrast"))
-        print(f"\n## {target}s: how far the record misleads: metric against the record minus against the truth; "
-              "the minority's share of the flagged 5% against its share of next period's incidents\n")
-        print(markdown(mislead, "forecaster"))
-    explained = explain_table(runs)
-    if not explained.empty:
-        print("\n## explanations of place forecasts on typed links (hot city, latest origin): AUROC against the "
-              "planted triggering links, mean [95% t-interval]; paired differences (* = excludes 0)\n")
-        print(markdown(explained, "model, explainer"))
-    feedback = feedback_table(runs)
-    if not feedback.empty:
-        print("\n## the patrol feedback loop: the minority's shares, mean over the loop's periods "
-              "[95% t-interval]; paired differences (* = interval excludes 0)\n")
-        print(markdown(feedback, "city, forecaster, mode"))
+    sections = study_tables(runs)
+    for key, (title, table) in sections.items():
+        print(f"\n## {title}\n\n{table}")
+    if args.into:
+        write_into(Path(args.into), {key: table for key, (_, table) in sections.items()})
     forecasts = runs[(runs["run"] != "") & (audit_of(runs) == "none")]
     seconds = forecasts.groupby([target_of(forecasts), "cfg.model.name"])["train_seconds"].median()
     print("\n## median training seconds per run\n")

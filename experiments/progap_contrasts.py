@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gnnrisk.report.contrasts import paired_cell, runs_by_seed
+from gnnrisk.report.contrasts import markdown_table, paired_cell, runs_by_seed
 
 EPSILONS = (1.0, 4.0, 8.0, 16.0, math.inf)
 EDGE, NODE = (1.0, 4.0, 8.0, math.inf), (4.0, 8.0, 16.0)
@@ -101,12 +101,6 @@ def with_diagnostics(runs: pd.DataFrame, sweep_dir: Path) -> pd.DataFrame:
     return runs.combine_first(found) if not found.empty else runs
 
 
-def markdown(table: pd.DataFrame, first: str) -> str:
-    """A DataFrame as a Markdown table, its index as the first column named `first`."""
-    lines = [f"| {first} | " + " | ".join(map(str, table.columns)) + " |", "|---|" + "---|" * len(table.columns)]
-    lines += [f"| {label} | " + " | ".join(map(str, row)) + " |" for label, row in table.iterrows()]
-    return "\n".join(lines)
-
 
 def main() -> None:
     """Print, per dataset, the contrasts for each metric and the stage diagnostics as Markdown tables."""
@@ -122,9 +116,9 @@ def main() -> None:
         for metric in [m.strip() for m in args.metrics.split(",") if m.strip()]:
             if metric in group and group[metric].notna().any():
                 print(f"\n**{dataset}, {metric}**: paired over seeds\n")
-                print(markdown(contrast_table(group, metric), "contrast"))
+                print(markdown_table(contrast_table(group, metric), "contrast"))
         print(f"\n**{dataset}, stage diagnostics** (means over seeds)\n")
-        print(markdown(stage_table(group).set_index("mechanism"), "mechanism"))
+        print(markdown_table(stage_table(group).set_index("mechanism"), "mechanism"))
 
 
 if __name__ == "__main__":

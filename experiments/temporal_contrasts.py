@@ -18,7 +18,7 @@ import pandas as pd
 
 import gnnrisk.report as report
 from gnnrisk.report.aggregate import t_interval
-from gnnrisk.report.contrasts import paired_cell
+from gnnrisk.report.contrasts import markdown_table, mean_cell, paired_cell
 
 FORECASTERS = ("gconv_gru", "gconv_lstm", "lstm", "sage", "gcn", "mlp")
 CONTRASTS = (("gconv_gru", "lstm"), ("gconv_gru", "sage"), ("gconv_gru", "gcn"), ("gconv_gru", "mlp"),
@@ -40,22 +40,6 @@ def select(runs: pd.DataFrame, privacy: str, model: str, epsilon: float | None =
     return rows.drop_duplicates("cfg.seed").set_index("cfg.seed")
 
 
-def mean_cell(values: pd.Series, digits: int = 3) -> str:
-    """`mean [lo, hi] (n)` over seeds."""
-    v = values.dropna()
-    if v.empty:
-        return "–"
-    if len(v) == 1:
-        return f"{v.iloc[0]:.{digits}f} (n=1)"
-    lo, hi = t_interval(v.mean(), v.std(ddof=1), len(v))
-    return f"{v.mean():.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}] (n={len(v)})"
-
-
-def markdown(table: pd.DataFrame, first: str) -> str:
-    """A Markdown table with the index as the first column."""
-    lines = [f"| {first} | " + " | ".join(table.columns) + " |", "|---" * (len(table.columns) + 1) + "|"]
-    lines += [f"| {i} | " + " | ".join(str(v) for v in row) + " |" for i, row in table.iterrows()]
-    return "\n".join(lines)
 
 
 def forecaster_tables(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -173,19 +157,19 @@ def main() -> None:
             print(f"figure: {path}")
     means, pairs = forecaster_tables(runs)
     print("Forecasters, mean over seeds [95% t-interval]:\n")
-    print(markdown(means, "model"))
+    print(markdown_table(means, "model"))
     print("\nPaired differences over seeds (* = interval excludes 0):\n")
-    print(markdown(pairs, "contrast"))
+    print(markdown_table(pairs, "contrast"))
     priv = privacy_table(runs)
     if not priv.empty:
         print("\nContinual-release privacy, test_auroc_true:\n")
-        print(markdown(priv, "mechanism"))
+        print(markdown_table(priv, "mechanism"))
     per_period, summary = feedback_tables(runs, Path(args.sweep))
     if not per_period.empty:
         print("\nFeedback loop: minority attention share per deployment period, mean over seeds [95% t-interval]:\n")
-        print(markdown(per_period, "period"))
+        print(markdown_table(per_period, "period"))
         print("\nFeedback loop summary and paired mode contrasts:\n")
-        print(markdown(summary.fillna(""), "mode"))
+        print(markdown_table(summary.fillna(""), "mode"))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 
 class GnnriskError(Exception):
@@ -64,6 +64,15 @@ def error_lines(err: GnnriskError) -> list[str]:
 
 class DataError(GnnriskError):
     """A data file or a generated graph cannot be used (missing, malformed, empty, NaN)."""
+
+
+def model_settings(model: str, known: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """`known` (a model's defaults) overlaid with `cfg` (its `name` aside); a key the model lacks is refused."""
+    unknown = [k for k in cfg if k not in known and k != "name"]
+    if unknown:
+        raise ConfigError(f"model.{unknown[0]}", cfg[unknown[0]],
+                          f"model={model} has no such setting; its keys are " + ", ".join(known))
+    return {**known, **{k: v for k, v in cfg.items() if k != "name"}}
 
 
 def check_choice(field: str, value: Any, choices: Iterable[str]) -> str:

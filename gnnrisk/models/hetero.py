@@ -43,7 +43,7 @@ from torch_geometric.nn import (
 from torch_geometric.typing import Metadata
 from torch_geometric.utils import degree
 
-from gnnrisk.errors import ConfigError, check_number
+from gnnrisk.errors import ConfigError, check_number, model_settings
 
 HETERO_DEFAULTS: dict[str, Any] = {"hidden_channels": 32, "num_layers": 2, "dropout": 0.0, "lags": 3}
 HETERO_EXTRA: dict[str, dict[str, Any]] = {
@@ -52,12 +52,7 @@ HETERO_EXTRA: dict[str, dict[str, Any]] = {
 
 def hetero_config(name: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The model's settings: defaults overlaid with `cfg`; unknown keys and bad values refused."""
-    known = {**HETERO_DEFAULTS, **HETERO_EXTRA[name]}
-    unknown = [k for k in cfg if k not in known and k != "name"]
-    if unknown:
-        raise ConfigError(f"model.{unknown[0]}", cfg[unknown[0]],
-                          f"model={name} has no such setting; its keys are " + ", ".join(known))
-    out = {**known, **{k: v for k, v in cfg.items() if k != "name"}}
+    out = model_settings(name, {**HETERO_DEFAULTS, **HETERO_EXTRA[name]}, cfg)
     hidden = check_number("model.hidden_channels", out["hidden_channels"], low=1, integer=True)
     check_number("model.num_layers", out["num_layers"], low=1, integer=True)
     check_number("model.dropout", out["dropout"], low=0.0, high=1.0, high_open=True)

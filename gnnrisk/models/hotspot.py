@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import correlate
 
-from gnnrisk.errors import ConfigError, check_number
+from gnnrisk.errors import ConfigError, check_number, model_settings
 
 BASELINE_DEFAULTS: dict[str, dict[str, Any]] = {
     "retro_hotspot": {"window_days": 60.0, "bandwidth": 2.0},
@@ -47,12 +47,7 @@ BASELINE_DEFAULTS: dict[str, dict[str, Any]] = {
 
 def baseline_config(name: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The baseline's parameters: its defaults overlaid with `cfg`; unknown or bad values refused."""
-    known = BASELINE_DEFAULTS[name]
-    unknown = [k for k in cfg if k not in known and k != "name"]
-    if unknown:
-        raise ConfigError(f"model.{unknown[0]}", cfg[unknown[0]],
-                          f"model={name} has no such setting; its keys are " + ", ".join(known))
-    out = {**known, **{k: v for k, v in cfg.items() if k != "name"}}
+    out = model_settings(name, BASELINE_DEFAULTS[name], cfg)
     if name == "retro_hotspot":
         check_number("model.window_days", out["window_days"], low=0.0, low_open=True)
         check_number("model.bandwidth", out["bandwidth"], low=0.0, low_open=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gnnrisk.errors import ConfigError, check_number
+from gnnrisk.errors import check_number, model_settings
 
 PERSON_BASELINE_DEFAULTS: dict[str, dict[str, Any]] = {
     "person_history": {"half_life_days": 90.0},
@@ -28,12 +28,7 @@ PERSON_BASELINE_DEFAULTS: dict[str, dict[str, Any]] = {
 
 def person_baseline_config(name: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The baseline's parameters: its defaults overlaid with `cfg`; unknown or bad values refused."""
-    known = PERSON_BASELINE_DEFAULTS[name]
-    unknown = [k for k in cfg if k not in known and k != "name"]
-    if unknown:
-        raise ConfigError(f"model.{unknown[0]}", cfg[unknown[0]],
-                          f"model={name} has no such setting; its keys are " + ", ".join(known))
-    out = {**known, **{k: v for k, v in cfg.items() if k != "name"}}
+    out = model_settings(name, PERSON_BASELINE_DEFAULTS[name], cfg)
     check_number("model.half_life_days", out["half_life_days"], low=0.0, low_open=True)
     if "tie_weight" in out:
         check_number("model.tie_weight", out["tie_weight"], low=0.0)

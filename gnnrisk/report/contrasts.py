@@ -24,3 +24,21 @@ def paired_cell(diff: pd.Series, digits: int = 3) -> str:
         return "–"
     lo, hi = t_interval(diff.mean(), diff.std(ddof=1), len(diff))
     return difference_text(float(diff.mean()), float(lo), float(hi), digits)
+
+
+def mean_cell(values: pd.Series, digits: int = 3) -> str:
+    """`mean [lo, hi] (n)` over seeds, 95% t-interval (non-numeric and missing values left out)."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
+        return "–"
+    if len(v) == 1:
+        return f"{v.iloc[0]:.{digits}f} (n=1)"
+    lo, hi = t_interval(v.mean(), v.std(ddof=1), len(v))
+    return f"{v.mean():.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}] (n={len(v)})"
+
+
+def markdown_table(table: pd.DataFrame, first: str) -> str:
+    """A DataFrame as a Markdown table, its index as the first column named `first`."""
+    lines = [f"| {first} | " + " | ".join(map(str, table.columns)) + " |", "|---|" + "---|" * len(table.columns)]
+    lines += [f"| {label} | " + " | ".join(map(str, row)) + " |" for label, row in table.iterrows()]
+    return "\n".join(lines)

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
-from gnnrisk.errors import ConfigError, check_choice, check_number
+from gnnrisk.errors import ConfigError, check_choice, check_number, model_settings
 from gnnrisk.models.hetero import HETERO_MODELS, hetero_config
 from gnnrisk.models.hotspot import BASELINES, baseline_config
 from gnnrisk.models.person_risk import PERSON_BASELINES, person_baseline_config
@@ -207,10 +207,14 @@ def _fit(name: str, cfg: dict[str, Any], tcfg: dict[str, Any], snaps: list[Heter
                         **({"val_loss": val_loss} if validate else {})})
         if validate and waited >= int(tcfg["patience"]):
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return model, offset, history
+    return _best(model, best_state), offset, history
+
+
+def _best(model: nn.Module, state: dict | None) -> nn.Module:
+    """The model with its best validation weights (if any were kept), in evaluation mode."""
+    if state is not None:
+        model.load_state_dict(state)
+    return model.eval()
 
 
 def _keep(model: nn.Module, score: float, best: float, state: dict | None, waited: int) -> tuple[float, dict | None, int]:
@@ -257,11 +261,7 @@ def period_inputs(data: HeteroData, record: Record, target: str) -> Tensor:
 
 def recurrent_config(name: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The recurrent model's settings on the city: defaults overlaid with `cfg`, checked."""
-    unknown = [k for k in cfg if k not in RECURRENT_DEFAULTS and k != "name"]
-    if unknown:
-        raise ConfigError(f"model.{unknown[0]}", cfg[unknown[0]],
-                          f"model={name} has no such setting; its keys are " + ", ".join(RECURRENT_DEFAULTS))
-    out = {**RECURRENT_DEFAULTS, **{k: v for k, v in cfg.items() if k != "name"}}
+    out = model_settings(name, RECURRENT_DEFAULTS, cfg)
     check_number("model.hidden_channels", out["hidden_channels"], low=1, integer=True)
     check_number("model.num_layers", out["num_layers"], low=1, integer=True)
     check_number("model.dropout", out["dropout"], low=0.0, high=1.0, high_open=True)
@@ -298,10 +298,7 @@ def _fit_recurrent(name: str, cfg: dict[str, Any], tcfg: dict[str, Any], xs: Ten
         history.append(row)
         if validate and waited >= int(tcfg["patience"]):
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return model, offset, history
+    return _best(model, best_state), offset, history
 
 
 def _recurrent_forecast(data: HeteroData, name: str, cfg: dict[str, Any], tcfg: dict[str, Any], origins: list[int],

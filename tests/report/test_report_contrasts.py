@@ -28,3 +28,13 @@ def test_paired_cell_is_the_t_interval_of_the_differences():
     assert paired_cell(pd.Series([0.1, -0.1, 0.05])).endswith("]")  # interval holds 0: no star
     assert paired_cell(pd.Series([float("nan")])) == "–"
     assert pytest.approx(d.mean()) == 0.1025
+
+
+def test_mean_cell_and_markdown_table():
+    """`mean [lo, hi] (n)` with the 95% t-interval; one value has no interval; a table with its index first."""
+    from gnnrisk.report.contrasts import markdown_table, mean_cell
+
+    assert mean_cell(pd.Series([0.5, 0.7])) == "0.600 [-0.671, 1.871] (n=2)"  # t(1) = 12.706, se = 0.1
+    assert mean_cell(pd.Series([0.5, None, "x"])) == "0.500 (n=1)" and mean_cell(pd.Series([], dtype=float)) == "–"
+    table = pd.DataFrame({"a": ["1", "2"], "b": ["3", "4"]}, index=["r", "s"])
+    assert markdown_table(table, "row") == "| row | a | b |\n|---|---|---|\n| r | 1 | 3 |\n| s | 2 | 4 |"
