@@ -23,6 +23,7 @@ BUILTIN_MECHANISMS: dict[str, str] = {
     "progap_ndp": "gnnrisk.privacy.progap:ProgapNdp",
     "dpdgc_edp": "gnnrisk.privacy.dpdgc:DpdgcEdp",
     "dpdgc_ndp": "gnnrisk.privacy.dpdgc:DpdgcNdp",
+    "dpdgc_kndp": "gnnrisk.privacy.dpdgc_kndp:DpdgcKndp",
     "dpsgd_node": "gnnrisk.privacy.dpsgd_node:DpsgdNode",
     "dp_mlp": "gnnrisk.privacy.dp_mlp:DpMlp",
 }

@@ -111,7 +111,7 @@ def test_help_describes_gnnrisk(tmp_path):
     proc = run_cli("--help", cwd=tmp_path)
     assert proc.returncode == 0
     assert proc.stdout.startswith("gnnrisk-run: train a GNN risk model")
-    assert "privacy: dp_mlp, dpdgc_edp, dpdgc_ndp, dpsgd_node, edgerand" in proc.stdout and "gnnrisk-run -m experiment=quick" in proc.stdout
+    assert "privacy: dp_mlp, dpdgc_edp, dpdgc_kndp, dpdgc_ndp, dpsgd_node, edgerand" in proc.stdout and "gnnrisk-run -m experiment=quick" in proc.stdout
     assert "Powered by Hydra" not in proc.stdout
 
 
