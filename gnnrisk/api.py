@@ -48,12 +48,14 @@ LAUNCHER = "hydra/launcher=basic"
 
 @dataclass
 class RunResult:
-    """One finished run: `metrics` (what metrics.json holds), its folder, its config, its data and model.
+    """One finished run: its metrics, its folder, its config, its data and its trained model.
 
-    `data` is the graph as the run built it (on the run's device); `trained` is the mechanism's
-    TrainedModel: `trained.model` (also `model`) is the torch module, `trained.graph` the graph it is
-    queried on (the released graph for EdgeRand/LapGraph), `trained.predict_proba()` its predictions,
-    `trained.privacy` the privacy fields, `trained.fit` the training record.
+    `metrics`: what the run's metrics.json holds. `run_dir`: the run folder. `config`: the run's composed
+    config (what the folder's config.yaml holds). `data`: the graph as the run built it (on the run's
+    device). `trained`: the mechanism's TrainedModel, whose `trained.model` (also `model`) is the torch
+    module, `trained.graph` the graph it is queried on (the released graph for EdgeRand/LapGraph),
+    `trained.predict_proba()` its predictions, `trained.privacy` the privacy fields and `trained.fit` the
+    training record.
     """
 
     metrics: dict[str, Any]
@@ -78,8 +80,8 @@ def run(overrides: Sequence[str] = (), run_dir: str | Path | None = None, data: 
 
     `overrides`: Hydra overrides as on the command line, e.g. `["privacy=gap_edp", "privacy.epsilon=4"]`.
     `run_dir`: the run folder (default: the config's `hydra.run.dir`, outputs/runs/DATE/TIME_..., relative
-    to the working directory). `data`: a `torch_geometric.data.Data` of your own (x, edge_index, y; split
-    masks optional) instead of a `data=` config: it runs as `data=in_memory`, anonymised on load
+    to the working directory). `data`: a `torch_geometric.data.Data` of your own (x, edge_index, y, and
+    split masks if you have them) instead of a `data=` config: it runs as `data=in_memory`, anonymised on load
     (`gnnrisk.data.in_memory`), and the run's config records its fingerprint. Bad input raises the
     ConfigError or DataError whose text `gnnrisk-run` prints after `gnnrisk: error: `; the run folder then
     holds error.json, as on the command line.
@@ -103,12 +105,12 @@ def sweep(grid: Mapping[str, Any] | Sequence[str] | Sequence[Sequence[str]],
           sweep_dir: str | Path | None = None, overrides: Sequence[str] = (), data: Data | None = None) -> pd.DataFrame:
     """Run every job of a grid one after the other, as `gnnrisk-run -m ... hydra/launcher=basic`; return its runs.
 
-    `grid` is one of:
+    `grid`: the jobs, as a mapping, a command line or a list of command lines. It is one of:
       - a mapping `{key: value or list of values}`, crossed: `{"privacy.epsilon": [1, 4], "seed": [0, 1]}`;
       - a command line as a list of override strings (what follows `gnnrisk-run -m`), sweeps as `a,b,c` or
         `range(5)`: `["experiment=quick", "seed=0,1"]` (a study's own grid applies, as on the command line);
       - a list of such command lines, e.g. one per run: `[["privacy=none"], ["privacy=gap_edp", "seed=1"]]`.
-    `overrides` are added to every command line (the grid's own values win over them). `data`: a graph of
+    `overrides`: added to every command line (the grid's own values win over them). `data`: a graph of
     your own for every job, as in `run` (the grid then must not choose another `data=`).
     `sweep_dir`: the sweep folder (default: the config's `hydra.sweep.dir`, e.g. outputs/quick for
     `experiment=quick`); one run folder per job, named by its overrides as by `gnnrisk-run -m`.

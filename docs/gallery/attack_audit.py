@@ -16,6 +16,7 @@
 # (`GNNRISK_GALLERY_OUT` names another one).
 
 # %%
+import base64
 import os
 import tempfile
 import warnings
@@ -26,19 +27,33 @@ import gnnrisk.report
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a notebook without ipywidgets
 OUT = Path(os.environ.get("GNNRISK_GALLERY_OUT") or tempfile.mkdtemp(prefix="gnnrisk-gallery-")) / "attack_audit"
-SMALL = ["data.num_nodes=300", "train.epochs=10", "threads=1",
-         "hydra.job_logging.root.level=WARNING"]  # console: warnings only (app.log keeps everything)
+SMALL = ["data.num_nodes=300", "train.epochs=10", "threads=1"]
+# Hydra's logging settings: the console shows warnings only, without date
+# and time (each run's app.log keeps its timestamps).
+SMALL += ["hydra.job_logging.root.level=WARNING",
+          "+hydra.job_logging.formatters.brief.format='%(levelname)s %(name)s: %(message)s'",
+          "hydra.job_logging.handlers.console.formatter=brief"]
 EPSILONS = [0.5, 1, 2, 4, 8]
 
 
-def show(path: Path) -> None:
-    """A PNG in the notebook; its path when run as a script."""
+def in_notebook() -> bool:
+    """Whether this runs in a notebook (Jupyter, the site's build), not as a script."""
     try:
-        from IPython.display import Image, display
+        from IPython import get_ipython
     except ImportError:
+        return False
+    return get_ipython() is not None
+
+
+def show(path: Path, alt: str) -> None:
+    """A PNG in the notebook, with its alt text; its path as a script."""
+    if not in_notebook():
         print(path)
         return
-    display(Image(filename=str(path)))
+    from IPython.display import HTML, display
+
+    data = base64.b64encode(path.read_bytes()).decode()
+    display(HTML(f'<img src="data:image/png;base64,{data}" alt="{alt}">'))
 
 
 # %% [markdown]
@@ -52,9 +67,9 @@ def show(path: Path) -> None:
 runs = gnnrisk.sweep({"privacy.epsilon": EPSILONS}, sweep_dir=OUT, overrides=[
     *SMALL, "privacy=edgerand", "attack=[lsa,adjacency]", "attack.lsa.num_pairs=500",
     "attack.adjacency.num_nodes=300"])
-columns = ["epsilon", "attack_lsa_auroc", "attack_lsa_mlp_auroc", "eps_lower", "attack_adjacency_audit_tp",
-           "attack_adjacency_audit_fp"]
-runs[columns]
+columns = ["attack_lsa_auroc", "attack_lsa_mlp_auroc", "eps_lower",
+           "attack_adjacency_audit_tp", "attack_adjacency_audit_fp"]
+runs.set_index("epsilon")[columns].round(3).astype(object).transpose()  # a column per epsilon
 
 # %% [markdown]
 # ## The attack
@@ -65,7 +80,8 @@ runs[columns]
 # any leakage, and many pairs scored against one model are not independent trials.
 
 # %%
-runs[["epsilon", "attack_lsa_auroc", "attack_lsa_mlp_auroc", "attack_lsa_gain", "attack_lsa_best_distance"]]
+attack = ["attack_lsa_auroc", "attack_lsa_mlp_auroc", "attack_lsa_gain", "attack_lsa_best_distance"]
+runs.set_index("epsilon")[attack].round(3).astype(object).transpose()
 
 # %% [markdown]
 # ## The audit: eps_lower against epsilon
@@ -77,7 +93,9 @@ runs[["epsilon", "attack_lsa_auroc", "attack_lsa_mlp_auroc", "attack_lsa_gain", 
 # with 95% confidence, should come close to epsilon and never exceed it.
 
 # %%
-runs[["epsilon", "eps_lower", "eps_lower_attack", "eps_lower_relation", "eps_lower_basis", "eps_lower_trials"]]
+audit = ["eps_lower", "eps_lower_attack", "eps_lower_relation", "eps_lower_basis"]
+print("eps_lower_trials:", *runs["eps_lower_trials"].unique(), sep="\n  ")
+runs.set_index("epsilon")[audit].round(3).astype(object).transpose()
 
 # %%
 assert (runs["status"] == "finished").all() and len(runs) == len(EPSILONS)
@@ -92,7 +110,8 @@ assert set(runs["eps_lower_relation"]) == {"edge"}
 # %%
 summary = gnnrisk.report.summarize(runs, ["eps_lower", "attack_lsa_auroc"])
 paths = gnnrisk.report.plot_metric_vs_x(summary, "eps_lower", "epsilon", OUT)
-show(paths[0])
+show(paths[0], "eps_lower, the audit's lower bound, against the spent epsilon for "
+     "EdgeRand, with the line eps_lower = epsilon that no valid bound crosses")
 
 # %% [markdown]
 # The same audit against a model rather than a graph (GAP, DP-SGD) needs canaries: `attack=canary`

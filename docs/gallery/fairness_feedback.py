@@ -20,6 +20,7 @@
 # is written into a temporary folder (`GNNRISK_GALLERY_OUT` names another one).
 
 # %%
+import base64
 import math
 import os
 import tempfile
@@ -32,18 +33,32 @@ import gnnrisk
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a notebook without ipywidgets
 OUT = Path(os.environ.get("GNNRISK_GALLERY_OUT") or tempfile.mkdtemp(prefix="gnnrisk-gallery-")) / "fairness_feedback"
-SMALL = ["data.num_nodes=300", "train.epochs=10", "threads=1",
-         "hydra.job_logging.root.level=WARNING"]  # console: warnings only (app.log keeps everything)
+SMALL = ["data.num_nodes=300", "train.epochs=10", "threads=1"]
+# Hydra's logging settings: the console shows warnings only, without date
+# and time (each run's app.log keeps its timestamps).
+SMALL += ["hydra.job_logging.root.level=WARNING",
+          "+hydra.job_logging.formatters.brief.format='%(levelname)s %(name)s: %(message)s'",
+          "hydra.job_logging.handlers.console.formatter=brief"]
 
 
-def show(path: Path) -> None:
-    """A PNG in the notebook; its path when run as a script."""
+def in_notebook() -> bool:
+    """Whether this runs in a notebook (Jupyter, the site's build), not as a script."""
     try:
-        from IPython.display import Image, display
+        from IPython import get_ipython
     except ImportError:
+        return False
+    return get_ipython() is not None
+
+
+def show(path: Path, alt: str) -> None:
+    """A PNG in the notebook, with its alt text; its path as a script."""
+    if not in_notebook():
         print(path)
         return
-    display(Image(filename=str(path)))
+    from IPython.display import HTML, display
+
+    data = base64.b64encode(path.read_bytes()).decode()
+    display(HTML(f'<img src="data:image/png;base64,{data}" alt="{alt}">'))
 
 
 # %% [markdown]
@@ -77,7 +92,9 @@ assert m["detection_rate_minority"] > m["detection_rate_majority"]  # the record
 # rate, against the record and against the truth.
 
 # %%
-show(fair.run_dir / "reliability.png")
+show(fair.run_dir / "reliability.png", "Reliability diagram per group: observed rate "
+     "against predicted risk, against the record and against the truth, with the "
+     "number of nodes per bin")
 
 # %% [markdown]
 # ## The feedback loop
@@ -91,9 +108,9 @@ show(fair.run_dir / "reliability.png")
 # %%
 loop = gnnrisk.sweep({"audit.mode": ["none", "ipw", "random"]}, sweep_dir=OUT / "feedback", overrides=[
     *SMALL, "audit=feedback", "audit.rounds=5", "audit.learner=logistic", "data.features.proxy_strength=3"])
-loop.set_index("feedback_mode")[["feedback_population_share_minority", "feedback_true_share_minority",
-                                 "feedback_attention_share_minority_first",
-                                 "feedback_attention_share_minority_final"]]
+share_columns = ["feedback_population_share_minority", "feedback_true_share_minority",
+                 "feedback_attention_share_minority_first", "feedback_attention_share_minority_final"]
+loop.set_index("feedback_mode")[share_columns].round(3).transpose()  # a column per mode
 
 # %% [markdown]
 # `feedback_true_share_minority` is the minority's share of the true incidents, the share attention
@@ -109,13 +126,17 @@ loop.set_index("feedback_mode")[["feedback_population_share_minority", "feedback
 # %%
 folders = {mode: OUT / "feedback" / run for mode, run in zip(loop["feedback_mode"], loop["run"])}
 rounds = pd.read_csv(folders["none"] / "feedback.csv")
-rounds.head()
+rounds.drop(columns="mode").set_index("round").round(3).astype(object).transpose()  # a column per round
 
 # %%
-show(folders["none"] / "feedback.png")
+show(folders["none"] / "feedback.png", "The uncorrected loop (mode none) over five "
+     "rounds: attention share per group against its share of true incidents, "
+     "recorded against true positive rate per group, and AUROC against the truth")
 
 # %%
-show(folders["ipw"] / "feedback.png")
+show(folders["ipw"] / "feedback.png", "The corrected loop (mode ipw) over five "
+     "rounds: attention share per group against its share of true incidents, "
+     "recorded against true positive rate per group, and AUROC against the truth")
 
 # %%
 assert (loop["status"] == "finished").all() and len(loop) == 3

@@ -22,8 +22,12 @@ import gnnrisk
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a notebook without ipywidgets
 OUT = Path(os.environ.get("GNNRISK_GALLERY_OUT") or tempfile.mkdtemp(prefix="gnnrisk-gallery-")) / "private_run"
-SMALL = ["data.num_nodes=300", "train.epochs=10", "threads=1",
-         "hydra.job_logging.root.level=WARNING"]  # console: warnings only (app.log keeps everything)
+SMALL = ["data.num_nodes=300", "train.epochs=10", "threads=1"]
+# Hydra's logging settings: the console shows warnings only, without date
+# and time (each run's app.log keeps its timestamps).
+SMALL += ["hydra.job_logging.root.level=WARNING",
+          "+hydra.job_logging.formatters.brief.format='%(levelname)s %(name)s: %(message)s'",
+          "hydra.job_logging.handlers.console.formatter=brief"]
 PRIVACY_KEYS = ("mechanism", "privacy_unit", "epsilon", "delta", "epsilon_covers", "history_file",
                 "diagnostics_outside_epsilon")
 
@@ -38,7 +42,7 @@ PRIVACY_KEYS = ("mechanism", "privacy_unit", "epsilon", "delta", "epsilon_covers
 # %%
 edge = gnnrisk.run([*SMALL, "privacy=gap_edp", "privacy.epsilon=4", "privacy.encoder_epochs=10"],
                    run_dir=OUT / "gap_edp")
-print(edge)
+print(f"OUT/{edge.run_dir.relative_to(OUT)}: test_auroc {edge.metrics['test_auroc']:.3f}")
 print(json.dumps({k: edge.metrics.get(k) for k in PRIVACY_KEYS}, indent=1))
 print(sorted(p.name for p in edge.run_dir.iterdir()))
 
