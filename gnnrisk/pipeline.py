@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig
 from torch_geometric.data import Data
 
-from gnnrisk.audit.group_metrics import group_fairness
+from gnnrisk.audit.group_metrics import group_accuracy, group_fairness
 from gnnrisk.city_run import run_city, validate_city_run
 from gnnrisk.data import build_dataset
 from gnnrisk.data.city.loader import is_city
@@ -196,6 +196,9 @@ def evaluate(prob: torch.Tensor, data: Data, selection_rate: float | None = None
             for key, value in classification_metrics(prob[mask], data.y_true[mask]).items():
                 out[f"{split}_{key}_true"] = value
     group = getattr(data, "group", None)
+    if group is not None and prob.size(1) > 2:  # a multi-class task: accuracy per group on the test nodes
+        names = list(getattr(data, "group_names", None) or [str(g) for g in range(int(group.max()) + 1)])
+        out.update(group_accuracy(prob[data.test_mask], data.y[data.test_mask], group[data.test_mask], names))
     if group is not None and prob.size(1) == 2:
         names = list(getattr(data, "group_names", None) or [str(g) for g in range(int(group.max()) + 1)])
         m = data.test_mask

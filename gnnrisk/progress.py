@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class SweepState:
     failed: int     # error.json written during this sweep
     running: int    # started during this sweep (config.yaml written), neither finished nor failed
     others: int = 0  # metrics.json from an earlier sweep that this sweep has not (yet) skipped
+    lost: int = 0    # tasks a cluster launcher reported as ended without output (cancelled, pre-empted, timed out)
 
     @property
     def done(self) -> int:
@@ -86,14 +87,20 @@ def planned_jobs(config: DictConfig) -> int | None:
 def progress_line(state: SweepState, total: int | None, elapsed: float) -> str:
     """`[sweep] 12/32 done: 10 finished, 2 skipped, 0 failed, 1 running | 0:01:23 elapsed, ~0:02:10 left`."""
     of = f"/{total}" if total else ""
+    lost = f"{state.lost} lost, " if state.lost else ""
     line = (f"[sweep] {state.done}{of} done: {state.finished} finished, {state.skipped} skipped, "
-            f"{state.failed} failed, {state.running} running | {_clock(elapsed)} elapsed")
+            f"{state.failed} failed, {lost}{state.running} running | {_clock(elapsed)} elapsed")
     worked = state.finished + state.failed
-    if total and worked and state.done < total:
+    if total and worked and state.done < total and not state.lost:
         line += f", ~{_clock(elapsed / worked * (total - state.done))} left"
     if state.others:  # a folder shared by several sweeps (experiments/*.sh) holds the others' runs
         line += f" | {state.others} earlier finished run(s) in the folder"
     return line
+
+
+def with_lost(state: SweepState, lost: int) -> SweepState:
+    """`state` with `lost` tasks counted apart: a lost task's folder (if it started) is not running any more."""
+    return replace(state, lost=lost, running=max(state.running - lost, 0)) if lost else state
 
 
 def _clock(seconds: float) -> str:
@@ -159,7 +166,11 @@ class SweepProgress(Callback):
         if self._thread is not None:
             self._thread.join(timeout=10 * self.interval)
         if self._started is not None:
-            _LAST_SWEEP = sweep_state(Path(config.hydra.sweep.dir), self._started)
+            _LAST_SWEEP = with_lost(sweep_state(Path(config.hydra.sweep.dir), self._started), len(lost_tasks()))
+            if _LAST_SWEEP.lost:  # the watcher's last line still counts a lost task's folder as running
+                Console(stderr=True, highlight=False).print(
+                    progress_line(_LAST_SWEEP, planned_jobs(config), time.time() - self._started),
+                    markup=False, soft_wrap=True)
 
     def _watch(self, sweep_dir: Path, started: float, total: int | None, console: Console) -> None:
         """Print a line once a job runs and whenever one ends (checked every `interval` s and once more at the end)."""

@@ -1,4 +1,5 @@
-"""Group fairness of binary risk predictions: parity gaps, per-group TPR/FPR, calibration."""
+"""Group fairness of risk predictions: parity gaps, per-group TPR/FPR, calibration; per-group accuracy for
+multi-class tasks."""
 
 from __future__ import annotations
 
@@ -62,3 +63,13 @@ def group_fairness(prob_pos: Tensor, y: Tensor, group: Tensor, names: Sequence[s
         out[f"fpr_{name}"] = None if np.isnan(fpr[i]) else float(fpr[i])
         out[f"ece_{name}"] = expected_calibration_error(p[m], t[m])
     return {f"{key}{suffix}": value for key, value in out.items()}
+
+
+def group_accuracy(prob: Tensor, y: Tensor, group: Tensor, names: Sequence[str]) -> dict[str, float | None]:
+    """Multi-class predictions (argmax of `prob` [N, C]): `acc_<g>` per group and `acc_gap`, max minus min."""
+    hit = (prob.argmax(1) == y).detach().cpu().double().numpy()
+    g = group.detach().cpu().numpy().astype(np.int64)
+    k = len(names)
+    acc = _rate(np.bincount(g, weights=hit, minlength=k), np.bincount(g, minlength=k).astype(float))
+    return {"acc_gap": _gap(acc), **{f"acc_{name}": None if np.isnan(acc[i]) else float(acc[i])
+                                     for i, name in enumerate(names)}}

@@ -14,6 +14,10 @@
 - `chameleon`, `squirrel`: the Wikipedia networks with Geom-GCN's five traffic classes (Pei et al., ICLR
   2020), geom-gcn's `out1_node_feature_label.txt` (a header line, then `id<TAB>f1,f2,...<TAB>label`) and
   `out1_graph_edges.txt` (a header line, then `src<TAB>dst`).
+- `reddit`, `ogbn_arxiv`, `ogbn_products`: the large graphs (Reddit of GraphSAGE as PyG distributes it, OGB's
+  raw CSVs), read by `gnnrisk.data.benchmark_large`, whose docstring gives their formats; their official
+  splits can be chosen (`data.split.kind`) and the memory they will take is estimated before any large array
+  is read (`data.max_memory_gb`).
 
 The files lie under `<data.root>/<dataset>/`. Every setting is checked before a file is opened; a file larger
 than `data.max_file_mb` (or an archive whose arrays would unpack to more) is refused before it is read.
@@ -23,7 +27,9 @@ object (pickled) array among them is refused, never unpickled (PyG's FacebookPag
 
 Every graph is made undirected, self-loops and duplicate edges removed; features are float32, labels the
 file's class indices 0..C-1; nodes without ties are removed when `data.remove_isolated` (default, as GAP's
-loaders); then a seeded random train/val/test split (GAP's 75/10/15 by default) and an inductive partition.
+loaders); then the train/val/test split of `data.split.kind`: `gap` (default) as GAP's code splits the graph
+(the official split for ogbn_arxiv, else a seeded random one, GAP's 75/10/15 by default), `random`, or
+`official` (reddit, ogbn_arxiv, ogbn_products only); last a seeded inductive partition.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from omegaconf import DictConfig
 from torch_geometric.data import Data
 from torch_geometric.utils import degree, to_undirected
 
-from gnnrisk.data.splits import attach_random_splits, check_shares
+from gnnrisk.data.splits import attach_random_splits, check_shares, inductive_masks
 from gnnrisk.errors import ConfigError, DataError, check_choice, check_number
 
 TWITCH = ("de", "en", "es", "fr", "pt", "ru")
@@ -47,6 +53,9 @@ MUSAE_URL = "https://graphmining.ai/datasets/ptg/"
 GEOM_GCN_URL = ("https://raw.githubusercontent.com/graphdml-uiuc-jlu/geom-gcn/"
                 "f1fc0d14b3b019c562737240d06ec83b07d16a8f/new_data/")
 NODE_FILE, EDGE_FILE = "out1_node_feature_label.txt", "out1_graph_edges.txt"
+REDDIT_URL = "https://data.dgl.ai/dataset/reddit.zip"  # PyG's Reddit: reddit_data.npz, reddit_graph.npz
+OGB_URL = "http://snap.stanford.edu/ogb/data/nodeproppred/"
+OGB_RAW = tuple(f"raw/{name}.csv.gz" for name in ("edge", "node-feat", "node-label", "num-node-list", "num-edge-list"))
 
 # dataset -> (format, file names under <root>/<dataset>/, where the files can be obtained)
 DATASETS: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -58,7 +67,22 @@ DATASETS: dict[str, tuple[str, tuple[str, ...], str]] = {
        for lang in TWITCH},
     "chameleon": ("geom_gcn", (NODE_FILE, EDGE_FILE), GEOM_GCN_URL + "chameleon/"),
     "squirrel": ("geom_gcn", (NODE_FILE, EDGE_FILE), GEOM_GCN_URL + "squirrel/"),
+    "reddit": ("reddit", ("reddit_data.npz", "reddit_graph.npz"), REDDIT_URL),
+    "ogbn_arxiv": ("ogb", OGB_RAW, OGB_URL + "arxiv.zip"),
+    "ogbn_products": ("ogb", OGB_RAW, OGB_URL + "products.zip"),
 }
+# how to place a downloaded archive's files under <root>/<dataset>/
+UNPACK = {"reddit": "unzipped: the archive holds the two files",
+          "ogbn_arxiv": "unzipped: the contents of the archive's arxiv/ folder, raw/ and split/",
+          "ogbn_products": "unzipped: the contents of the archive's products/ folder, raw/ and split/"}
+# the dataset's official split: the files under <root>/<dataset>/ that hold it (none: in the data files)
+OFFICIAL_SPLITS: dict[str, tuple[str, ...]] = {
+    "reddit": (),  # reddit_data.npz's node_types: 1/2/3 = train/val/test
+    "ogbn_arxiv": tuple(f"split/time/{part}.csv.gz" for part in ("train", "valid", "test")),
+    "ogbn_products": tuple(f"split/sales_ranking/{part}.csv.gz" for part in ("train", "valid", "test")),
+}
+GAP_OFFICIAL = ("ogbn_arxiv",)  # GAP's early loader used OGB's time split for arxiv; random for the others
+SPLIT_KINDS = ("gap", "random", "official")
 SHCHUR_ARRAYS = ("adj_data", "adj_indices", "adj_indptr", "adj_shape",
                  "attr_data", "attr_indices", "attr_indptr", "attr_shape", "labels")
 MUSAE_ARRAYS = ("features", "target", "edges")
@@ -67,7 +91,7 @@ ROW = re.compile(r"at row (\d+)")  # numpy.loadtxt's 0-based row of a value it c
 
 
 def load_benchmark(cfg: DictConfig, seed: int) -> Data:
-    """Load `data.dataset` from `<data.root>/<dataset>/` with a seeded random split and an inductive partition."""
+    """Load `data.dataset` from `<data.root>/<dataset>/` with its train/val/test split and an inductive partition."""
     dataset = check_choice("data.dataset", cfg.get("dataset"), DATASETS)
     root = cfg.get("root")
     if not isinstance(root, str) or not root.strip():
@@ -81,15 +105,29 @@ def load_benchmark(cfg: DictConfig, seed: int) -> Data:
     check_shares(train, val)
     fraction = check_number("data.split.inductive_fraction", split_cfg.get("inductive_fraction", 0.5),
                             low=0.0, high=1.0, low_open=True, high_open=True)
+    split_kind = check_choice("data.split.kind", split_cfg.get("kind", "gap"), SPLIT_KINDS)
+    if split_kind == "official" and dataset not in OFFICIAL_SPLITS:
+        raise ConfigError("data.split.kind", split_kind, f"{dataset} has no official split; use random or gap "
+                          f"(official: {', '.join(OFFICIAL_SPLITS)})")
+    official = split_kind == "official" or (split_kind == "gap" and dataset in GAP_OFFICIAL)
+    max_gb = cfg.get("max_memory_gb")
+    if max_gb is not None:
+        check_number("data.max_memory_gb", max_gb, low=0.0, low_open=True)
+    min_count = cfg.get("min_class_count")
+    if min_count is not None:
+        min_count = int(check_number("data.min_class_count", min_count, low=1, integer=True))
 
     kind, names, url = DATASETS[dataset]
+    if official:
+        names = names + OFFICIAL_SPLITS[dataset]
     folder = Path(root).expanduser() / dataset
     paths = [folder / name for name in names]
-    missing = [p.name for p in paths if not p.is_file()]
+    missing = [name for name, p in zip(names, paths) if not p.is_file()]
     if missing:
         which = "" if len(missing) == len(names) else f" (missing: {', '.join(missing)})"
+        how = f" ({UNPACK[dataset]})" if dataset in UNPACK else ""
         raise DataError(f"{dataset}: folder {folder} must hold {', '.join(names)}{which}; "
-                        f"nothing is downloaded: get the file(s) from {url} and copy them there, "
+                        f"nothing is downloaded: get the file(s) from {url} and copy them there{how}, "
                         f"or set data.root to the folder that holds {dataset}/")
     limit = int(max_mb * 2**20)
     for path in paths:
@@ -98,16 +136,40 @@ def load_benchmark(cfg: DictConfig, seed: int) -> Data:
             raise DataError(f"{path}: {size / 2**20:.3g} MB, above data.max_file_mb={max_mb:g}; not read "
                             "(raise data.max_file_mb if the file is the right one)")
 
-    if kind == "shchur":
-        x, y, edges = read_shchur_npz(paths[0], limit)
-    elif kind == "musae":
-        x, y, edges = read_musae_npz(paths[0], limit)
+    generator = torch.Generator().manual_seed(seed)
+    if kind in ("reddit", "ogb"):  # the large graphs: memory estimated first, official splits
+        from gnnrisk.data.benchmark_large import load_large
+        data = load_large(kind, folder, paths, limit, max_gb, official, drop_isolated)
     else:
-        x, y, edges = read_geom_gcn(paths[0], paths[1])
-    data = build_graph(x, y, edges, drop_isolated, folder)
+        if kind == "shchur":
+            x, y, edges = read_shchur_npz(paths[0], limit)
+        elif kind == "musae":
+            x, y, edges = read_musae_npz(paths[0], limit)
+        else:
+            x, y, edges = read_geom_gcn(paths[0], paths[1])
+        data = build_graph(x, y, edges, drop_isolated, folder)
 
-    attach_random_splits(data, train, val, fraction, torch.Generator().manual_seed(seed))
+    if min_count is not None:
+        data = drop_small_classes(data, min_count, dataset)
+    if official:  # the masks came with the graph (restricted to the nodes kept)
+        data.ind_train_mask, data.ind_test_mask = inductive_masks(data.num_nodes, generator, fraction)
+    else:
+        attach_random_splits(data, train, val, fraction, generator)
     data.name = dataset
+    return data
+
+
+def drop_small_classes(data: Data, min_count: int, dataset: str) -> Data:
+    """Remove the nodes of classes with fewer than `min_count` nodes (GAP's FilterClassByCount), re-index labels."""
+    counts = torch.bincount(data.y)
+    kept = counts >= min_count
+    if int(kept.sum()) < 2:
+        sizes = sorted(counts[counts > 0].tolist(), reverse=True)
+        raise ConfigError("data.min_class_count", min_count, f"leaves {int(kept.sum())} class(es) of {dataset} "
+                          f"(largest: {', '.join(map(str, sizes[:5]))}); node classification needs 2"
+                          + (f": set at most {sizes[1]}" if len(sizes) > 1 else ""))
+    data = data.subgraph(kept[data.y])
+    data.y = (torch.cumsum(kept.long(), 0) - 1)[data.y]
     return data
 
 

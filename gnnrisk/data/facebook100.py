@@ -56,6 +56,9 @@ def load_facebook100(cfg: DictConfig, seed: int) -> Data:
     if not isinstance(root, str) or not root.strip():
         raise ConfigError("data.root", root, "expected the folder that holds the Facebook100 .mat files")
     target = check_choice("data.target", cfg.get("target", "year"), COLUMNS)
+    group = cfg.get("group")
+    if group is not None:
+        check_choice("data.group", group, tuple(c for c in COLUMNS if c != target))
     min_count = int(check_number("data.min_class_count", cfg.get("min_class_count", 100), low=1, integer=True))
     split_cfg = cfg.get("split") or {}
     train, val = split_cfg.get("train", 0.75), split_cfg.get("val", 0.1)
@@ -65,7 +68,7 @@ def load_facebook100(cfg: DictConfig, seed: int) -> Data:
 
     path = _school_file(Path(root).expanduser(), school)
     adjacency, info = read_facebook100(path)
-    data = preprocess(adjacency, info, target, min_count, path)
+    data = preprocess(adjacency, info, target, min_count, path, group)
 
     attach_random_splits(data, train, val, fraction, torch.Generator().manual_seed(seed))
     data.name = school
@@ -155,8 +158,9 @@ def one_hot(columns: np.ndarray) -> np.ndarray:
 
 
 def preprocess(adjacency: scipy.sparse.csr_matrix, info: np.ndarray, target: str, min_count: int,
-               path: Path) -> Data:
-    """GAP's graph of a school: labelled nodes, one-hot features, no loops, no isolated nodes, no small classes."""
+               path: Path, group: str | None = None) -> Data:
+    """GAP's graph of a school: labelled nodes, one-hot features, no loops, no isolated nodes, no small classes;
+    with `group`, that column's values as the protected group (`data.group`, `data.group_names`)."""
     attributes = info[:, : len(COLUMNS)]
     t = COLUMNS.index(target)
     values = attributes[:, t]
@@ -174,6 +178,8 @@ def preprocess(adjacency: scipy.sparse.csr_matrix, info: np.ndarray, target: str
     num_nodes = info.shape[0]
     data = Data(x=torch.from_numpy(x), y=torch.from_numpy(y).long(),
                 edge_index=to_undirected(edge_index, num_nodes=num_nodes), num_nodes=num_nodes)
+    if group is not None:
+        data.group = torch.from_numpy(attributes[:, COLUMNS.index(group)].astype(np.int64))
     data = data.subgraph(torch.from_numpy(labelled))
     num_labelled = data.num_nodes
     data = data.subgraph(degree(data.edge_index[0], data.num_nodes) > 0)
@@ -195,6 +201,9 @@ def preprocess(adjacency: scipy.sparse.csr_matrix, info: np.ndarray, target: str
                           f"{', ...' if len(sizes) > 10 else ''}); node classification needs 2: set at most {sizes[1]}")
     data = data.subgraph(kept[data.y])
     data.y = (torch.cumsum(kept.long(), 0) - 1)[data.y]
+    if group is not None:  # the values left after preprocessing, in order; 0 (not given) is its own group
+        values, data.group = torch.unique(data.group, return_inverse=True)
+        data.group_names = [f"{group}_{'missing' if v == 0 else v}" for v in values.tolist()]
     log.info("%s: removed %d of %d nodes: %d without %s, %d without ties, %d in %d class(es) under %d nodes",
              path.name, num_nodes - data.num_nodes, num_nodes, num_nodes - num_labelled, target,
              num_labelled - num_tied, num_tied - data.num_nodes, int((~kept & (counts > 0)).sum()), min_count)

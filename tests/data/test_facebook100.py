@@ -115,6 +115,23 @@ def test_other_target_and_integer_codes(tmp_path: Path) -> None:
     assert data.x[:, -3:].tolist() == [[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 0], [1, 0, 0], [0, 0, 1]]
 
 
+def test_a_column_as_the_protected_group(tmp_path: Path) -> None:
+    """group=gender: the kept nodes' gender codes name the groups (node 4's missing gender is its own group);
+    the features and labels are those of the run without a group."""
+    plain = build_dataset(_cfg(_write(tmp_path)), seed=0)
+    data = build_dataset(_cfg(tmp_path, group="gender"), seed=0)
+    assert data.group_names == ["gender_missing", "gender_1", "gender_2"]
+    assert data.group.tolist() == [2, 1, 1, 2, 0]  # kept file nodes 0-4: genders 2, 1, 1, 2, 0
+    assert torch.equal(data.x, plain.x) and torch.equal(data.y, plain.y) and getattr(plain, "group", None) is None
+
+
+@pytest.mark.parametrize("group", ["year", "school", 3])
+def test_group_must_be_another_column(tmp_path: Path, group: object) -> None:
+    """The target itself, or a column that does not exist, is refused naming data.group."""
+    with pytest.raises(ConfigError, match="data.group"):
+        load_facebook100(_cfg(_write(tmp_path), group=group), seed=0)
+
+
 def test_seeded_split_shares_and_determinism(tmp_path: Path) -> None:
     """GAP's 75/10/15 by default, disjoint and covering; the same seed gives the same masks, another seed others."""
     cfg = OmegaConf.load(CONFIG)
@@ -275,3 +292,17 @@ def test_school_name_with_a_space(tmp_path: Path) -> None:
     """Facebook100 has `Johns Hopkins55.mat`: a space inside the name is a plain name."""
     data = load_facebook100(_cfg(_write(tmp_path, "Johns Hopkins55"), school="Johns Hopkins55"), seed=0)
     assert data.num_nodes == 5 and data.name == "Johns Hopkins55"
+
+
+def test_a_run_on_caltech36_reports_accuracy_per_gender(tmp_path: Path) -> None:
+    """gnnrisk.run on Caltech36 with data.group=gender (a 4-class task): test accuracy per group and the gap."""
+    if not (SHARED / "Caltech36.mat").is_file():
+        pytest.skip(f"{SHARED / 'Caltech36.mat'} is not available")
+    import gnnrisk
+
+    result = gnnrisk.run(["data=facebook100", "data.school=Caltech36", f"data.root={SHARED}", "data.group=gender",
+                          "model=mlp", "train.epochs=5"], run_dir=tmp_path / "run")
+    names = [k for k in result.metrics if k.startswith("acc_gender_")]
+    assert sorted(names) == ["acc_gender_1", "acc_gender_2", "acc_gender_missing"]
+    values = [result.metrics[k] for k in names if result.metrics[k] is not None]
+    assert result.metrics["acc_gap"] == pytest.approx(max(values) - min(values))

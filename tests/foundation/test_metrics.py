@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from gnnrisk.audit.group_metrics import expected_calibration_error, group_fairness
+from gnnrisk.audit.group_metrics import expected_calibration_error, group_accuracy, group_fairness
 from gnnrisk.train.metrics import classification_metrics
 
 
@@ -77,3 +77,13 @@ def test_result_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_group_accuracy_by_hand():
+    """Three classes, two groups: group a gets 2 of 3 right, group b 1 of 2; an empty group is None."""
+    prob = torch.tensor([[.8, .1, .1], [.1, .8, .1], [.1, .1, .8], [.6, .3, .1], [.2, .2, .6]])
+    y = torch.tensor([0, 1, 0, 1, 2])
+    group = torch.tensor([0, 0, 0, 1, 1])
+    out = group_accuracy(prob, y, group, ["a", "b", "c"])
+    assert out["acc_a"] == pytest.approx(2 / 3) and out["acc_b"] == pytest.approx(0.5) and out["acc_c"] is None
+    assert out["acc_gap"] == pytest.approx(2 / 3 - 0.5)

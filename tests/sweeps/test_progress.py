@@ -65,3 +65,23 @@ def test_watcher_prints_changes_and_pickles_without_its_thread(tmp_path: Path, c
     err = capsys.readouterr().err
     assert "[sweep] 1/2 done: 1 finished, 0 skipped, 0 failed, 0 running" in err
     assert not progress._thread.is_alive()
+
+
+def test_a_lost_cluster_task_is_counted_lost_not_running(tmp_path: Path, capsys, monkeypatch):
+    """A task the launcher reported lost (its folder started, no result) ends the sweep as lost, not running."""
+    from gnnrisk import progress as progress_module
+
+    monkeypatch.setattr(progress_module, "_LOST_TASKS", [])
+    cfg = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}, "overrides": {"task": ["seed=0,1"]},
+                                      "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                                                  "params": None}}})
+    progress = SweepProgress(interval=0.05)
+    progress.on_multirun_start(cfg)
+    _touch(tmp_path / "seed=0" / "metrics.json", time.time())
+    _touch(tmp_path / "seed=1" / "config.yaml", time.time())  # started, then cancelled by the cluster
+    time.sleep(0.3)
+    progress_module.note_lost_task("Job 38_1 (task: 0) has not produced any output (state: CANCELLED by 0)")
+    progress.on_multirun_end(cfg)
+    last = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[sweep]")][-1]
+    assert last.startswith("[sweep] 1/2 done: 1 finished, 0 skipped, 0 failed, 1 lost, 0 running") and "left" not in last
+    assert progress_module.last_sweep_state().lost == 1
