@@ -7,8 +7,12 @@ against the truth (every incident, the true rate) and against the record (`gnnri
 `audit=feedback` adds the patrol feedback loop of `gnnrisk.audit.city_feedback` (patrols follow the
 run's place forecaster, the record follows the patrols); `explain=gnnexplainer|saliency|integrated_gradients`
 explains the GNN's forecast at the latest origin on the typed links and scores the masks against the
-planted triggering links (`gnnrisk.explain.city`). No private mechanism and no attack stage runs on the
-city yet: each is refused in one line before anything is trained.
+planted triggering links (`gnnrisk.explain.city`). `privacy=` picks a city mechanism
+(`gnnrisk.privacy.city.mechanisms`: graph perturbation of one relation, or aggregation perturbation at a
+person, incident or edge unit); the forecasters, and the patrol loop's, read only what it releases.
+`attack=canary` audits the run's unit with canaries (`gnnrisk.privacy.city.audit_stage`); the other
+attacks do not run on the city yet, nor an explainer beside a private mechanism: each is refused in one
+line before anything is trained.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from gnnrisk.explain.city import ALGORITHMS, NothingToExplain, check_explainable
 from gnnrisk.models import CITY_MODELS, validate_model
 from gnnrisk.models.hetero import HETERO_MODELS
 from gnnrisk.models.recurrent import TEMPORAL_MODELS
+from gnnrisk.privacy.city.audit_stage import run_city_attack, validate_city_attack
+from gnnrisk.privacy.city.mechanisms import CityMechanism, HeteroGap, build_city_mechanism
 from gnnrisk.train.city_forecast import CityForecast, check_origins, check_target, forecast_city, train_config
 from gnnrisk.train.hotspot_metrics import score_forecast
 from gnnrisk.utils.files import write_text_atomic
@@ -36,7 +42,8 @@ log = logging.getLogger(__name__)
 FORECAST_FILE = "forecast.csv"
 FORECASTERS = (*CITY_MODELS, *TEMPORAL_MODELS)  # the baselines, the GNNs, and the temporal module's recurrent models
 STAGES = ("explain", "attack", "audit")
-CITY_STAGES = {"audit": ("feedback",), "explain": ALGORITHMS}  # the stage members that run on the city
+CITY_STAGES = {"audit": ("feedback",), "explain": ALGORITHMS, "attack": ("attacks",)}  # what runs on the city
+# (the attack group's node is named `attacks`: its one member on the city, the canary audit, is checked apart)
 EXPLANATIONS_FILE = "city_explanations.csv"
 
 
@@ -51,25 +58,43 @@ def city_origins(eval_cfg: Any, num_periods: int, model: str) -> list[int]:
     return check_origins(list(range(num_periods - 1 - int(count), num_periods - 1)), num_periods, first)
 
 
-def validate_city_run(cfg: DictConfig, data: HeteroData) -> None:
-    """Refuse what cannot run on the city, every bad field at once: model, mechanism, stages, train and eval keys."""
+def validate_city_run(cfg: DictConfig, data: HeteroData) -> CityMechanism:
+    """Refuse what cannot run on the city, every bad field at once: model, mechanism, stages, train and eval keys;
+    return the run's mechanism, built."""
     name = cfg.model.name
     refusals = Refusals()
+    model_ok = False
     with refusals.check():
         if name not in FORECASTERS:
             raise ConfigError("model.name", name, "not a forecaster for the city (data=synthetic_city); "
                               "available: " + ", ".join(FORECASTERS))
         validate_model(cfg.model)
+        model_ok = True
+    mechanism: CityMechanism | None = None
     with refusals.check():
-        if cfg.privacy.name != "none":
-            raise ConfigError("privacy.name", cfg.privacy.name, "no private mechanism runs on the city's "
-                              "heterogeneous graph yet; available: none")
+        mechanism = build_city_mechanism(cfg.privacy)
+    if mechanism is not None and model_ok:
+        with refusals.check():
+            mechanism.check(name, city_target(cfg.get("eval"), name))
+    if mechanism is not None and mechanism.name != "none":
+        with refusals.check():
+            if explain_on(cfg):
+                raise ConfigError("explain", cfg.explain.name, "explanations on the city are scored against the "
+                                  "true typed links, which a private mechanism does not release; use privacy=none")
+        with refusals.check():
+            if feedback_on(cfg) and isinstance(mechanism, HeteroGap):
+                raise ConfigError("audit", "feedback", f"the patrol loop refits its forecaster every period: under "
+                                  f"privacy={mechanism.name} each refit is a new release, whose composition is not "
+                                  "accounted yet; use privacy=edgerand or lapgraph (the loop reads their release)")
     for group in STAGES:
         stage = cfg.get(group)
         if stage is not None and stage.get("name", "none") not in ("none", *CITY_STAGES.get(group, ())):
             with refusals.check():
                 raise ConfigError(group, stage.name, "not available on the city (data=synthetic_city); "
                                   "available: " + ", ".join(("none", *CITY_STAGES.get(group, ()))))
+    if attack_on(cfg):  # the member is checked whatever the mechanism; the unit only with a valid one
+        with refusals.check():
+            validate_city_attack(cfg.attack, mechanism, city_target(cfg.get("eval"), name))
     if feedback_on(cfg):
         with refusals.check():
             if city_target(cfg.get("eval"), name) != "place":
@@ -93,11 +118,18 @@ def validate_city_run(cfg: DictConfig, data: HeteroData) -> None:
         with refusals.check():
             city_origins(cfg.get("eval"), int(data.num_periods), name)
     refusals.raise_any()
+    assert mechanism is not None  # refused above otherwise
+    return mechanism
 
 
 def explain_on(cfg: DictConfig) -> bool:
     """Whether the run explains its GNN's forecasts on the typed links."""
     return cfg.get("explain") is not None and cfg.explain.get("name", "none") != "none"
+
+
+def attack_on(cfg: DictConfig) -> bool:
+    """Whether the run audits its unit with canaries (`attack=canary`)."""
+    return cfg.get("attack") is not None and cfg.attack.get("name", "none") != "none"
 
 
 def feedback_on(cfg: DictConfig) -> bool:
@@ -131,12 +163,15 @@ def write_forecast(run_dir: Path, forecast: CityForecast, data: HeteroData) -> N
     write_text_atomic(run_dir / FORECAST_FILE, table.to_csv(index=False))
 
 
-def run_city(cfg: DictConfig, data: HeteroData, seed: int, run_dir: Path) -> tuple[dict[str, Any], CityForecast]:
-    """Forecast and score the city's places at the latest origins; write forecast.csv; return (metrics, forecast)."""
+def run_city(cfg: DictConfig, data: HeteroData, seed: int, run_dir: Path, mechanism: CityMechanism | None = None
+             ) -> tuple[dict[str, Any], CityForecast]:
+    """Forecast and score the city's places at the latest origins under the run's mechanism; write forecast.csv;
+    return (metrics with the privacy fields, forecast). `seed` is the mechanism's (model init and noise)."""
     name = cfg.model.name
+    mechanism = mechanism or build_city_mechanism(cfg.privacy)
     origins = city_origins(cfg.get("eval"), int(data.num_periods), name)
-    forecast = forecast_city(data, name, city_model_config(cfg), cfg.train, origins, seed,
-                             city_target(cfg.get("eval"), name))
+    forecast, privacy = mechanism.forecast(data, name, city_model_config(cfg), cfg.train, origins, seed,
+                                           city_target(cfg.get("eval"), name))
     incidents = data["incident"]
     metrics: dict[str, Any] = {
         "num_people": int(data["person"].num_nodes), "num_places": int(data["place"].num_nodes),
@@ -144,12 +179,17 @@ def run_city(cfg: DictConfig, data: HeteroData, seed: int, run_dir: Path) -> tup
         "periods": int(data.num_periods), "forecast_origins": origins, "target": forecast.target,
         "train_seconds": forecast.seconds,
         **score_forecast(forecast, data),
+        **privacy,
+        "epsilon_covers": None if privacy.get("epsilon") is None else mechanism.releases,
     }
     write_forecast(run_dir, forecast, data)
+    if attack_on(cfg):
+        metrics.update(run_city_attack(cfg.attack, data, mechanism, origins, seed))
     if explain_on(cfg):
         metrics.update(explain_city_run(cfg, data, origins[-1], seed, run_dir))
-    if feedback_on(cfg):
-        metrics.update(run_city_feedback(cfg.audit, data, name, city_model_config(cfg), cfg.train, run_dir, seed))
+    if feedback_on(cfg):  # the loop's forecaster reads the released city (graph perturbation) or the true one
+        released, _ = mechanism.release(data, seed)
+        metrics.update(run_city_feedback(cfg.audit, released, name, city_model_config(cfg), cfg.train, run_dir, seed))
     return metrics, forecast
 
 

@@ -25,6 +25,7 @@ from gnnrisk.logger import validate_logger
 from gnnrisk.models import CITY_MODELS, STATIC_MODELS, is_plugin_model, validate_model
 from gnnrisk.models.recurrent import TEMPORAL_MODELS
 from gnnrisk.privacy import MECHANISMS, Mechanism, TrainedModel, build_mechanism
+from gnnrisk.privacy.city.mechanisms import CITY_ONLY_MECHANISMS
 from gnnrisk.privacy.diagnostics import drowned_parts
 from gnnrisk.protocol import check_protocol
 from gnnrisk.results import STAGING_DIR, write_metrics, write_run_start, write_training_record
@@ -68,6 +69,9 @@ def validate_run(cfg: DictConfig, data: Data) -> Mechanism:
         check_protocol(cfg)
     mechanism: Mechanism | None = None
     with refusals.check():
+        if cfg.privacy.name in CITY_ONLY_MECHANISMS:
+            raise ConfigError("privacy.name", cfg.privacy.name, f"runs on the city's typed relations only "
+                              f"(data=synthetic_city); this is {data.name}")
         mechanism = build_mechanism(cfg.privacy)
     with refusals.check():
         keep_diagnostics(cfg.privacy)
@@ -246,8 +250,7 @@ def prepare_run(cfg: DictConfig, workers: int = 1) -> PreparedRun:
         log.info("data %s: %d people, %d places, %d incidents over %d periods", data.name, data["person"].num_nodes,
                  data["place"].num_nodes, data["incident"].num_nodes, data.num_periods)
         validate_logger(cfg.get("logger"))
-        validate_city_run(cfg, data)
-        return PreparedRun(seed, threads, device, data, build_mechanism(cfg.privacy), noise_seed)
+        return PreparedRun(seed, threads, device, data, validate_city_run(cfg, data), noise_seed)
     if is_temporal(data):
         log.info("data %s: %d nodes, %d periods, %d tie intervals, %d features", data.name, data.num_nodes,
                  data.num_periods, data.tie_index.size(1), data.num_features)
@@ -342,13 +345,13 @@ def run_forecast(cfg: DictConfig, run: PreparedRun, run_dir: Path) -> Experiment
 
 def run_city_forecast(cfg: DictConfig, run: PreparedRun, run_dir: Path) -> ExperimentResult:
     """A run on the city: place-level forecasts at the latest origins, scored; forecast.csv and history.csv."""
-    scores, forecast = run_city(cfg, run.data, run.seed, run_dir)
+    scores, forecast = run_city(cfg, run.data, run.mechanism_seed, run_dir, run.mechanism)
     metrics: dict[str, Any] = {
         "model": cfg.model.name, "dataset": run.data.name, "seed": run.seed, "device": "cpu",
+        **({} if run.noise_seed is None else {"noise_seed": run.noise_seed}),
         **({} if cfg.get("preset") is None else {"preset": cfg.preset}), "threads": run.threads, **scores,
-        "mechanism": "none", "privacy_unit": None, "epsilon": None, "delta": None,
     }
-    metrics.update(write_training_record(run_dir, forecast.history, {}, {}, True))
+    metrics.update(write_training_record(run_dir, forecast.history, {}, scores, keep_diagnostics(cfg.privacy)))
     write_metrics(run_dir, metrics)
     return ExperimentResult(metrics, run.data, forecast)
 

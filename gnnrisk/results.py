@@ -109,14 +109,17 @@ def write_history(path: Path, history: list[dict[str, float]]) -> None:
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 
+PRIVATE_RECORD_UNITS = ("node", "person", "incident")  # units whose labels and features are private
+
+
 def outside_budget(privacy: dict[str, Any]) -> bool:
     """Whether training-time records (curve, diagnostics) read data that the run's epsilon protects.
 
-    Under node-level DP the labels and features are private, so a loss or accuracy computed on them
-    during training is not covered. Under edge-level DP they are public and the model only sees the
+    Under node-level DP (and the city's person and incident units) the labels and features are private,
+    so a loss or accuracy computed on them during training is not covered. Under edge-level DP they are public and the model only sees the
     released graph or the private aggregations: the curve is post-processing, covered by epsilon.
     """
-    return privacy.get("privacy_unit") == "node" and privacy.get("epsilon") is not None
+    return privacy.get("privacy_unit") in PRIVATE_RECORD_UNITS and privacy.get("epsilon") is not None
 
 
 def write_training_record(run_dir: Path, history: list[dict[str, float]], diagnostics: dict[str, Any],

@@ -152,15 +152,16 @@ def bernoulli_ranks(prob: float, size: int, rng: np.random.Generator) -> np.ndar
 
 
 def sample_non_edge_cells(count: int, occupied: np.ndarray, num_nodes: int, rng: np.random.Generator,
-                          max_rounds: int = 100) -> np.ndarray:
+                          max_rounds: int = 100, total: int | None = None) -> np.ndarray:
     """A uniformly random set of `count` distinct cells outside the sorted array `occupied`, sorted.
 
     Each free cell is included independently with a probability a little above count/free,
     retrying in the rare case that fewer than `count` were included; then a uniformly random
     subset of the surplus is dropped. The included set, given its size, is a uniform subset
     of the free cells (all cells are alike), so the result is a uniform `count`-subset.
+    `total`: the number of cells when they are not an n-node graph's upper triangle (a bipartite relation).
     """
-    free = num_cells(num_nodes) - occupied.size
+    free = (num_cells(num_nodes) if total is None else total) - occupied.size
     if not 0 <= count <= free:
         raise ValueError(f"cannot choose {count} cells among {free} free ones")
     for attempt in range(max_rounds):
@@ -231,7 +232,8 @@ def laplace_between(size: int, low: float, high: float, scale: float, rng: np.ra
 
 
 def top_noisy_cells(cells: np.ndarray, num_nodes: int, count: int, scale: float,
-                    rng: np.random.Generator, margin_sd: float = 5.0, max_rounds: int = 100) -> np.ndarray:
+                    rng: np.random.Generator, margin_sd: float = 5.0, max_rounds: int = 100,
+                    total: int | None = None) -> np.ndarray:
     """The `count` cells with the largest value of A + Laplace(scale) noise, sampled without the dense matrix.
 
     Edge cells (value 1) get explicit noisy values. The M0 non-edge cells carry i.i.d.
@@ -246,8 +248,9 @@ def top_noisy_cells(cells: np.ndarray, num_nodes: int, count: int, scale: float,
     set is independent of their values (i.i.d. noise), so their positions are a uniform
     random subset of the non-edge cells of the right size. `margin_sd` (standard deviations of
     the count above t) only trades the first threshold's overshoot against extra rounds.
+    `total`: the number of cells when they are not an n-node graph's upper triangle (a bipartite relation).
     """
-    total = num_cells(num_nodes)
+    total = num_cells(num_nodes) if total is None else total
     count = int(min(max(count, 1), total))
     non_edges = total - cells.size
     edge_values = 1.0 + rng.laplace(0.0, scale, size=cells.size)
@@ -281,7 +284,7 @@ def top_noisy_cells(cells: np.ndarray, num_nodes: int, count: int, scale: float,
     values = np.concatenate([edge_values, *chunks])
     top = np.argpartition(-values, count - 1)[:count]
     kept = cells[np.sort(top[top < cells.size])]
-    added = sample_non_edge_cells(int((top >= cells.size).sum()), cells, num_nodes, rng)
+    added = sample_non_edge_cells(int((top >= cells.size).sum()), cells, num_nodes, rng, total=total)
     return np.sort(np.concatenate([kept, added]))
 
 
@@ -343,6 +346,13 @@ class GraphPerturbation(Mechanism):
                    **{k: v for k, v in params.items() if k not in ("noisy_edge_count",)},
                    "perturbed_num_edges": counts[-1]}
         return released, privacy
+
+    def check_data(self, data: Data) -> None:
+        """`privacy.relation` names one of the city's relations: a graph with one relation keeps the default."""
+        relation = self.cfg.get("relation", "knows")
+        if relation != "knows":
+            raise ConfigError("privacy.relation", relation, f"{data.name} has one relation, released whole; the "
+                              "relation is chosen on the city (data=synthetic_city) only: keep knows")
 
     def check_model(self, model_cfg: DictConfig) -> None:
         """A graph model: perturbing edges is pointless for one that ignores them."""
