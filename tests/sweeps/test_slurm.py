@@ -136,6 +136,7 @@ def test_slurm_sweep_cancelled_job_is_resumed(tmp_path: Path):
         # (the launcher reports the cancelled task in one line, exit code 3, no traceback)
         assert rc == 3 and len(error) == 1 and "CANCELLED" in error[0] and "Traceback" not in out1
         final = [ln for ln in lines if ln.startswith("[sweep]")][-1]
+        print(f"[slurm] first sweep's last progress line: {final}")
         assert "1 lost, 0 running" in final, final  # the progress line counts the cancelled task
         done = sorted(metrics_files(sweep))
         assert len(done) == 2 and slow_run not in done, done
