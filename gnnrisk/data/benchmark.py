@@ -35,7 +35,6 @@ loaders); then the train/val/test split of `data.split.kind`: `gap` (default) as
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +43,7 @@ from omegaconf import DictConfig
 from torch_geometric.data import Data
 from torch_geometric.utils import degree, to_undirected
 
+from gnnrisk.data.npz import labels_of, numeric_array, read_npz
 from gnnrisk.data.splits import attach_random_splits, check_shares, inductive_masks
 from gnnrisk.errors import ConfigError, DataError, check_choice, check_number
 
@@ -86,7 +86,6 @@ SPLIT_KINDS = ("gap", "random", "official")
 SHCHUR_ARRAYS = ("adj_data", "adj_indices", "adj_indptr", "adj_shape",
                  "attr_data", "attr_indices", "attr_indptr", "attr_shape", "labels")
 MUSAE_ARRAYS = ("features", "target", "edges")
-ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive (an .npz); the second: one without members
 ROW = re.compile(r"at row (\d+)")  # numpy.loadtxt's 0-based row of a value it cannot convert
 
 
@@ -175,69 +174,13 @@ def drop_small_classes(data: Data, min_count: int, dataset: str) -> Data:
 
 # --- .npz ----------------------------------------------------------------------------------------------
 
-def read_npz(path: Path, keys: tuple[str, ...], limit: int, layout: str) -> dict[str, np.ndarray]:
-    """The arrays `keys` of an .npz archive, read without pickle; one DataError line naming the file otherwise."""
-    with path.open("rb") as handle:
-        magic = handle.read(4)
-    if magic not in ZIP_MAGIC:
-        raise DataError(f"{path}: not an .npz archive (a zip of .npy arrays); expected {layout}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in keys if k not in archive.files]
-            if missing:
-                raise DataError(f"{path}: has no array {', '.join(missing)}; expected {layout}")
-            unpacked = sum(archive.zip.getinfo(f"{k}.npy").file_size for k in keys)
-            if unpacked > limit:
-                raise DataError(f"{path}: its arrays unpack to {unpacked / 2**20:.3g} MB, above data.max_file_mb="
-                                f"{limit / 2**20:g}; not read")
-            out = {}
-            for key in keys:  # a handful of named arrays
-                try:
-                    out[key] = archive[key]
-                except ValueError as err:
-                    if "pickle" in str(err).lower() or "object" in str(err).lower():
-                        raise DataError(f"{path}: array {key!r} holds Python objects (pickled data); refused: "
-                                        "unpickling it could run code stored in the file; expected numeric arrays") from err
-                    raise
-            return out
-    except DataError:
-        raise
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, MemoryError) as err:
-        detail = str(err).splitlines()[0] if str(err) else ""
-        raise DataError(f"{path}: cannot read it as an .npz archive ({type(err).__name__}: {detail}); "
-                        f"expected {layout}") from err
-
-
-def _numeric(path: Path, name: str, array: np.ndarray, ndim: int, kinds: str = "biuf") -> np.ndarray:
-    if array.ndim != ndim or array.dtype.kind not in kinds:
-        what = "integer" if kinds == "iu" else "numeric"
-        raise DataError(f"{path}: array {name!r} is {array.dtype} of shape {array.shape}; expected a "
-                        f"{ndim}-D {what} array")
-    return array
-
-
-def labels_of(path: Path, y: np.ndarray, num_nodes: int, name: str = "labels") -> np.ndarray:
-    """Class indices 0..C-1 (int64), one per node; a DataError naming the file otherwise."""
-    _numeric(path, name, y, 1)
-    if y.shape[0] != num_nodes:
-        raise DataError(f"{path}: {name} has {y.shape[0]} entries for {num_nodes} nodes; expected one per node")
-    if y.dtype.kind == "f" and not (np.isfinite(y).all() and np.array_equal(y, np.round(y))):
-        raise DataError(f"{path}: {name} holds non-integer or NaN values; expected class indices 0..C-1")
-    if num_nodes and y.min() < 0:
-        raise DataError(f"{path}: {name} holds negative values (smallest {y.min():g}); expected class indices 0..C-1")
-    y = y.astype(np.int64)
-    if np.unique(y).size < 2:
-        raise DataError(f"{path}: {name} holds fewer than 2 classes; node classification needs 2")
-    return y
-
-
 def _csr(path: Path, arrays: dict[str, np.ndarray], prefix: str) -> tuple[tuple[int, int], np.ndarray,
                                                                           np.ndarray, np.ndarray]:
     """(shape, row, col, value) of the CSR matrix stored as `<prefix>_data/_indices/_indptr/_shape`, checked."""
-    shape = _numeric(path, f"{prefix}_shape", arrays[f"{prefix}_shape"], 1, "iu")
-    indptr = _numeric(path, f"{prefix}_indptr", arrays[f"{prefix}_indptr"], 1, "iu").astype(np.int64)
-    indices = _numeric(path, f"{prefix}_indices", arrays[f"{prefix}_indices"], 1, "iu").astype(np.int64)
-    values = _numeric(path, f"{prefix}_data", arrays[f"{prefix}_data"], 1)
+    shape = numeric_array(path, f"{prefix}_shape", arrays[f"{prefix}_shape"], 1, "iu")
+    indptr = numeric_array(path, f"{prefix}_indptr", arrays[f"{prefix}_indptr"], 1, "iu").astype(np.int64)
+    indices = numeric_array(path, f"{prefix}_indices", arrays[f"{prefix}_indices"], 1, "iu").astype(np.int64)
+    values = numeric_array(path, f"{prefix}_data", arrays[f"{prefix}_data"], 1)
     if shape.size != 2 or (shape < 0).any():
         raise DataError(f"{path}: {prefix}_shape is {shape.tolist()}; expected [rows, columns]")
     rows, cols = int(shape[0]), int(shape[1])
@@ -274,8 +217,8 @@ def read_musae_npz(path: Path, limit: int) -> tuple[np.ndarray, np.ndarray, np.n
     """Features, labels and edges (2 x E) of PyG's FacebookPagePage / Twitch .npz."""
     layout = "PyG's MUSAE format (arrays features n x d, target n, edges E x 2)"
     arrays = read_npz(path, MUSAE_ARRAYS, limit, layout)
-    x = _numeric(path, "features", arrays["features"], 2)
-    edges = _numeric(path, "edges", arrays["edges"], 2, "iu")
+    x = numeric_array(path, "features", arrays["features"], 2)
+    edges = numeric_array(path, "edges", arrays["edges"], 2, "iu")
     if edges.shape[1] != 2:
         raise DataError(f"{path}: edges has shape {edges.shape}; expected E x 2 (one row per edge)")
     y = labels_of(path, arrays["target"], x.shape[0], "target")

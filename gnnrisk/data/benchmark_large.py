@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import Data
 
-from gnnrisk.data.benchmark import labels_of, read_npz
+from gnnrisk.data.npz import labels_of, read_npz
 from gnnrisk.errors import DataError
 
 EDGE_BYTES = 48  # per edge beyond the arrays as read: keys, their unique sort, both directions, int64 pairs
