@@ -197,7 +197,7 @@ def test_k1_is_edp_plus_the_classifier_never_cheaper(z, q, steps):
 def test_calibrated_k1_noise_is_at_least_edp_and_epsilon_is_spent_within_target():
     data = small_graph(4, n=80)
     undirected_edges = data.edge_index.size(1) // 2
-    for eps in (1.0, 4.0, 16.0):
+    for eps in (1.0, 16.0):  # the ends of the range
         kndp = build_mechanism(cfg(epsilon=eps, k=1, encoder_epochs=5, epochs=5, batch_size=8)).calibrate(data)
         edp = build_mechanism(cfg("dpdgc_edp", epsilon=eps, encoder_epochs=5, batch_size=8)).calibrate(data)
         assert 0.99 * eps < kndp["epsilon"] <= eps
