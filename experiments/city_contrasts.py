@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 from gnnrisk import report
 from gnnrisk.data.city.loader import load_city
 from gnnrisk.report.aggregate import t_interval
-from gnnrisk.report.contrasts import markdown_table, mean_cell, paired_cell
+from gnnrisk.report.contrasts import markdown_table, mean_cell, paired_cell, write_into
 from gnnrisk.train.city_forecast import CityForecast
 from gnnrisk.train.hotspot_metrics import score_forecast
 
@@ -239,17 +239,6 @@ def study_tables(runs: pd.DataFrame) -> dict[str, tuple[str, str]]:
     return out
 
 
-def write_into(page: Path, tables: dict[str, str]) -> None:
-    """Replace each `<!-- city:KEY:begin -->` ... `<!-- city:KEY:end -->` region of `page` with table KEY."""
-    text = page.read_text()
-    for key, table in tables.items():
-        begin, end = f"<!-- city:{key}:begin -->", f"<!-- city:{key}:end -->"
-        if begin in text and end in text:
-            head, rest = text.split(begin, 1)
-            text = f"{head}{begin}\n{table}\n{end}{rest.split(end, 1)[1]}"
-    page.write_text(text)
-
-
 def main() -> None:
     """Print the tables as Markdown (and write the figure and the per-run CSV with the references)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -271,7 +260,7 @@ def main() -> None:
     for key, (title, table) in sections.items():
         print(f"\n## {title}\n\n{table}")
     if args.into:
-        write_into(Path(args.into), {key: table for key, (_, table) in sections.items()})
+        write_into(Path(args.into), {key: table for key, (_, table) in sections.items()}, "city")
     forecasts = runs[(runs["run"] != "") & (audit_of(runs) == "none")]
     seconds = forecasts.groupby([target_of(forecasts), "cfg.model.name"])["train_seconds"].median()
     print("\n## median training seconds per run\n")

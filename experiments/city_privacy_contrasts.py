@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from gnnrisk import report
-from gnnrisk.report.contrasts import markdown_table, mean_cell, paired_cell
+from gnnrisk.report.contrasts import markdown_table, mean_cell, paired_cell, write_into
 
 METRICS = ("auroc_true", "hit_rate_true_at_5", "flagged_share_minority_at_5")
 BLIND = ("retro_hotspot", "sepp")
@@ -152,17 +152,6 @@ def study_tables(runs: pd.DataFrame) -> dict[str, tuple[str, str]]:
     return out
 
 
-def write_into(page: Path, tables: dict[str, str]) -> None:
-    """Replace each `<!-- city_privacy:KEY:begin -->` ... `:end -->` region of `page` with table KEY."""
-    text = page.read_text()
-    for key, table in tables.items():
-        begin, end = f"<!-- city_privacy:{key}:begin -->", f"<!-- city_privacy:{key}:end -->"
-        if begin in text and end in text:
-            head, rest = text.split(begin, 1)
-            text = f"{head}{begin}\n{table}\n{end}{rest.split(end, 1)[1]}"
-    page.write_text(text)
-
-
 def main() -> None:
     """Print the tables as Markdown; write the figure; fill a page's marked regions."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -180,7 +169,7 @@ def main() -> None:
     for title, table in sections.values():
         print(f"\n## {title}\n\n{table}")
     if args.into:
-        write_into(Path(args.into), {key: table for key, (_, table) in sections.items()})
+        write_into(Path(args.into), {key: table for key, (_, table) in sections.items()}, "city_privacy")
     print("\n## median training seconds per run\n")
     print(runs.groupby(["part", "arm"])["train_seconds"].median().round(1).to_string())
 

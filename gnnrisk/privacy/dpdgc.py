@@ -91,6 +91,17 @@ ORDERS = acc.INTEGER_ORDERS
 ACCOUNTANT = "rdp: encoder min(coupling, deletion + weak triangle), Gaussian release, subsampled Gaussian"
 
 
+def dpsgd_classifier_settings(cfg: DictConfig, name: str) -> tuple[int, float]:
+    """`privacy.epochs` and `privacy.lr` of a DP-SGD classifier, checked; batch norm refused (Opacus cannot clip
+    per-sample gradients through it)."""
+    epochs = int(check_number("privacy.epochs", cfg.epochs, low=1, integer=True))
+    lr = check_number("privacy.lr", cfg.lr, low=0.0, low_open=True)
+    if cfg.get("batch_norm", False):
+        raise ConfigError("privacy.batch_norm", cfg.batch_norm,
+                          f"must be false for {name}: Opacus cannot clip per-sample gradients through batch norm")
+    return epochs, lr
+
+
 def rdp_rows_dpsgd(noise_multiplier: float, sample_rate: float, removed: int, changed: int, steps: int,
                    orders: tuple[float, ...] = ORDERS) -> np.ndarray:
     """RDP of `steps` Poisson-sampled DP-SGD steps (noise std noise_multiplier * C, clipping C) between two
@@ -291,11 +302,7 @@ class DpdgcNdp(_Dpdgc):
     def __init__(self, cfg: DictConfig):
         super().__init__(cfg)
         self.max_degree = int(check_number("privacy.max_degree", cfg.max_degree, low=1, integer=True))
-        self.epochs = int(check_number("privacy.epochs", cfg.epochs, low=1, integer=True))
-        self.lr = check_number("privacy.lr", cfg.lr, low=0.0, low_open=True)
-        if cfg.get("batch_norm", False):
-            raise ConfigError("privacy.batch_norm", cfg.batch_norm,
-                              "must be false for dpdgc_ndp: Opacus cannot clip per-sample gradients through batch norm")
+        self.epochs, self.lr = dpsgd_classifier_settings(cfg, self.name)
 
     def calibrate(self, data: Data) -> dict[str, Any]:
         """The shared noise multiplier and the epsilon the three composed parts spend."""

@@ -56,7 +56,7 @@ from gnnrisk.errors import ConfigError, check_number
 from gnnrisk.privacy import accounting as acc
 from gnnrisk.privacy.base import TrainedModel
 from gnnrisk.privacy.diagnostics import DpsgdTrace, param_count
-from gnnrisk.privacy.dpdgc import ACCOUNTANT, ORDERS, _Dpdgc, rdp_rows_dpsgd
+from gnnrisk.privacy.dpdgc import ACCOUNTANT, ORDERS, _Dpdgc, dpsgd_classifier_settings, rdp_rows_dpsgd
 from gnnrisk.privacy.dpdgc_model import AdjacencyRows, CachedDpdgc
 from gnnrisk.privacy.gap import edge_level_defaults
 from gnnrisk.privacy.gap_dpsgd import dpsgd_fit
@@ -96,11 +96,7 @@ class DpdgcKndp(_Dpdgc):
     def __init__(self, cfg: DictConfig):
         super().__init__(cfg)
         self.k = int(check_number("privacy.k", cfg.k, low=1, integer=True))
-        self.epochs = int(check_number("privacy.epochs", cfg.epochs, low=1, integer=True))
-        self.lr = check_number("privacy.lr", cfg.lr, low=0.0, low_open=True)
-        if cfg.get("batch_norm", False):
-            raise ConfigError("privacy.batch_norm", cfg.batch_norm, "must be false for dpdgc_kndp: Opacus cannot "
-                              "clip per-sample gradients through batch norm")
+        self.epochs, self.lr = dpsgd_classifier_settings(cfg, self.name)
 
     def check_data(self, data: Data) -> None:
         """k at most N - 1: a node has no more possible incident edges."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -42,3 +44,14 @@ def markdown_table(table: pd.DataFrame, first: str) -> str:
     lines = [f"| {first} | " + " | ".join(map(str, table.columns)) + " |", "|---|" + "---|" * len(table.columns)]
     lines += [f"| {label} | " + " | ".join(map(str, row)) + " |" for label, row in table.iterrows()]
     return "\n".join(lines)
+
+
+def write_into(page: Path, tables: dict[str, str], prefix: str) -> None:
+    """Replace each `<!-- PREFIX:KEY:begin -->` ... `<!-- PREFIX:KEY:end -->` region of `page` with table KEY."""
+    text = page.read_text()
+    for key, table in tables.items():
+        begin, end = f"<!-- {prefix}:{key}:begin -->", f"<!-- {prefix}:{key}:end -->"
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            text = f"{head}{begin}\n{table}\n{end}{rest.split(end, 1)[1]}"
+    page.write_text(text)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gnnrisk.report.contrasts import paired_cell, runs_by_seed
+from gnnrisk.report.contrasts import paired_cell, runs_by_seed, write_into
 
 
 def test_runs_by_seed_selects_one_group_and_epsilon():
@@ -38,3 +38,12 @@ def test_mean_cell_and_markdown_table():
     assert mean_cell(pd.Series([0.5, None, "x"])) == "0.500 (n=1)" and mean_cell(pd.Series([], dtype=float)) == "–"
     table = pd.DataFrame({"a": ["1", "2"], "b": ["3", "4"]}, index=["r", "s"])
     assert markdown_table(table, "row") == "| row | a | b |\n|---|---|---|\n| r | 1 | 3 |\n| s | 2 | 4 |"
+
+
+def test_write_into_replaces_only_the_marked_regions(tmp_path):
+    """A region's old table is replaced; text outside, and regions of another prefix or key, stay."""
+    page = tmp_path / "page.md"
+    page.write_text("intro\n<!-- s:a:begin -->\nold\n<!-- s:a:end -->\nmid\n<!-- t:a:begin -->\nkeep\n<!-- t:a:end -->\n")
+    write_into(page, {"a": "| new |", "b": "| unused |"}, "s")
+    assert page.read_text() == ("intro\n<!-- s:a:begin -->\n| new |\n<!-- s:a:end -->\nmid\n"
+                                "<!-- t:a:begin -->\nkeep\n<!-- t:a:end -->\n")
