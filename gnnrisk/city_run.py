@@ -10,8 +10,9 @@ explains the GNN's forecast at the latest origin on the typed links and scores t
 planted triggering links (`gnnrisk.explain.city`). `privacy=` picks a city mechanism
 (`gnnrisk.privacy.city.mechanisms`: graph perturbation of one relation, or aggregation perturbation at a
 person, incident or edge unit); the forecasters, and the patrol loop's, read only what it releases.
-`attack=canary` audits the run's unit with canaries (`gnnrisk.privacy.city.audit_stage`); the other
-attacks do not run on the city yet, nor an explainer beside a private mechanism: each is refused in one
+`attack=canary` audits the run's unit with canaries; `attack=linkteller|lsa|mia` (several at once:
+`attack=[lsa,mia]`) attack the run's forecaster per relation or node type (`gnnrisk.privacy.city.audit_stage`).
+The other attacks do not run on the city, nor an explainer beside a private mechanism: each is refused in one
 line before anything is trained.
 """
 
@@ -26,24 +27,42 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch_geometric.data import HeteroData
 
-from gnnrisk.audit.city_feedback import run_city_feedback, validate_city_feedback
+from gnnrisk.audit.city_feedback import (
+    loop_origins,
+    run_city_feedback,
+    validate_city_feedback,
+)
 from gnnrisk.errors import ConfigError, Refusals, check_number
-from gnnrisk.explain.city import ALGORITHMS, NothingToExplain, check_explainable, explain_fitted, fit_for_explanation
+from gnnrisk.explain.city import (
+    ALGORITHMS,
+    NothingToExplain,
+    check_explainable,
+    explain_fitted,
+    fit_for_explanation,
+)
 from gnnrisk.models import CITY_MODELS, validate_model
 from gnnrisk.models.hetero import HETERO_MODELS
 from gnnrisk.models.recurrent import TEMPORAL_MODELS
 from gnnrisk.privacy.city.audit_stage import run_city_attack, validate_city_attack
-from gnnrisk.privacy.city.mechanisms import CityMechanism, HeteroGap, build_city_mechanism
-from gnnrisk.train.city_forecast import CityForecast, check_origins, check_target, forecast_city, train_config
+from gnnrisk.privacy.city.mechanisms import CityMechanism, build_city_mechanism
+from gnnrisk.results import DIAGNOSTICS_DIR
+from gnnrisk.train.city_forecast import (
+    CityForecast,
+    check_origins,
+    check_target,
+    train_config,
+)
 from gnnrisk.train.hotspot_metrics import score_forecast
 from gnnrisk.utils.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 FORECAST_FILE = "forecast.csv"
+FORECAST_LABEL = "FORECASTS_NOT_COVERED_BY_EPSILON.txt"
 FORECASTERS = (*CITY_MODELS, *TEMPORAL_MODELS)  # the baselines, the GNNs, and the temporal module's recurrent models
 STAGES = ("explain", "attack", "audit")
 CITY_STAGES = {"audit": ("feedback",), "explain": ALGORITHMS, "attack": ("attacks",)}  # what runs on the city
-# (the attack group's node is named `attacks`: its one member on the city, the canary audit, is checked apart)
+# (the attack group's node is named `attacks`: its members on the city, canary, lsa, linkteller and mia, are
+# checked apart by `validate_city_attack`)
 EXPLANATIONS_FILE = "city_explanations.csv"
 
 
@@ -82,10 +101,10 @@ def validate_city_run(cfg: DictConfig, data: HeteroData) -> CityMechanism:
                 raise ConfigError("explain", cfg.explain.name, "explanations on the city are scored against the "
                                   "true typed links, which a private mechanism does not release; use privacy=none")
         with refusals.check():
-            if feedback_on(cfg) and isinstance(mechanism, HeteroGap):
+            if feedback_on(cfg) and mechanism.releases not in (None, "graph") and not mechanism.refits_in_loop:
                 raise ConfigError("audit", "feedback", f"the patrol loop refits its forecaster every period: under "
                                   f"privacy={mechanism.name} each refit is a new release, whose composition is not "
-                                  "accounted yet; use privacy=edgerand or lapgraph (the loop reads their release)")
+                                  "accounted yet; use privacy=hetero_gap, edgerand or lapgraph")
     for group in STAGES:
         stage = cfg.get(group)
         if stage is not None and stage.get("name", "none") not in ("none", *CITY_STAGES.get(group, ())):
@@ -94,7 +113,8 @@ def validate_city_run(cfg: DictConfig, data: HeteroData) -> CityMechanism:
                                   "available: " + ", ".join(("none", *CITY_STAGES.get(group, ()))))
     if attack_on(cfg):  # the member is checked whatever the mechanism; the unit only with a valid one
         with refusals.check():
-            validate_city_attack(cfg.attack, mechanism, city_target(cfg.get("eval"), name))
+            validate_city_attack(cfg.attack, mechanism, city_target(cfg.get("eval"), name),
+                                 name if model_ok else None, data, cfg.train)
     if feedback_on(cfg):
         with refusals.check():
             if city_target(cfg.get("eval"), name) != "place":
@@ -128,7 +148,7 @@ def explain_on(cfg: DictConfig) -> bool:
 
 
 def attack_on(cfg: DictConfig) -> bool:
-    """Whether the run audits its unit with canaries (`attack=canary`)."""
+    """Whether the run attacks its forecaster or audits its unit (`attack=canary|lsa|linkteller|mia`)."""
     return cfg.get("attack") is not None and cfg.attack.get("name", "none") != "none"
 
 
@@ -147,8 +167,19 @@ def city_model_config(cfg: DictConfig) -> dict[str, Any]:
     return {str(k): v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()}
 
 
-def write_forecast(run_dir: Path, forecast: CityForecast, data: HeteroData) -> None:
-    """forecast.csv: one row per origin and target node, the score (and a place's grid position)."""
+FORECAST_NOTE = """NOT COVERED BY THE RUN'S EPSILON.
+
+forecast.csv holds the forecasts of {mechanism} (unit {unit}, epsilon {epsilon}). The epsilon covers the
+trained weights only: each forecast applies them to its origin's snapshot of the city, which holds the
+protected ties and records without noise, so the forecasts themselves are not private. Do not publish them
+as part of a private release.
+"""
+
+
+def write_forecast(run_dir: Path, forecast: CityForecast, data: HeteroData, privacy: dict[str, Any],
+                   releases: str | None) -> str:
+    """forecast.csv: one row per origin and target node, the score (and a place's grid position); under a
+    mechanism whose epsilon covers its weights only, into diagnostics/ with a label. Returns its path in the run."""
     origins, target = len(forecast.origins), forecast.target
     units = data[target].num_nodes
     columns = {
@@ -160,7 +191,13 @@ def write_forecast(run_dir: Path, forecast: CityForecast, data: HeteroData) -> N
         pos = data["place"].pos.long().cpu()
         columns.update(row=pos[:, 0].repeat(origins).numpy(), col=pos[:, 1].repeat(origins).numpy())
     table = pd.DataFrame({**columns, "score": forecast.scores.reshape(-1).numpy()})
-    write_text_atomic(run_dir / FORECAST_FILE, table.to_csv(index=False))
+    folder = run_dir
+    if releases == "weights" and privacy.get("epsilon") is not None:
+        folder = run_dir / DIAGNOSTICS_DIR
+        write_text_atomic(folder / FORECAST_LABEL, FORECAST_NOTE.format(
+            mechanism=privacy.get("mechanism"), unit=privacy.get("privacy_unit"), epsilon=privacy.get("epsilon")))
+    write_text_atomic(folder / FORECAST_FILE, table.to_csv(index=False))
+    return (folder / FORECAST_FILE).relative_to(run_dir).as_posix()
 
 
 def run_city(cfg: DictConfig, data: HeteroData, seed: int, run_dir: Path, mechanism: CityMechanism | None = None
@@ -170,8 +207,11 @@ def run_city(cfg: DictConfig, data: HeteroData, seed: int, run_dir: Path, mechan
     name = cfg.model.name
     mechanism = mechanism or build_city_mechanism(cfg.privacy)
     origins = city_origins(cfg.get("eval"), int(data.num_periods), name)
+    loop = []  # the patrol loop's refits, each a release that the run's epsilon must cover
+    if feedback_on(cfg) and mechanism.refits_in_loop:
+        loop = [[t] for t in loop_origins(validate_city_feedback(cfg.audit, data, name), int(data.num_periods))]
     forecast, privacy = mechanism.forecast(data, name, city_model_config(cfg), cfg.train, origins, seed,
-                                           city_target(cfg.get("eval"), name))
+                                           city_target(cfg.get("eval"), name), also=loop)
     incidents = data["incident"]
     metrics: dict[str, Any] = {
         "num_people": int(data["person"].num_nodes), "num_places": int(data["place"].num_nodes),
@@ -182,14 +222,18 @@ def run_city(cfg: DictConfig, data: HeteroData, seed: int, run_dir: Path, mechan
         **privacy,
         "epsilon_covers": None if privacy.get("epsilon") is None else mechanism.releases,
     }
-    write_forecast(run_dir, forecast, data)
+    metrics["forecast_file"] = write_forecast(run_dir, forecast, data, privacy, mechanism.releases)
     if attack_on(cfg):
-        metrics.update(run_city_attack(cfg.attack, data, mechanism, origins, seed))
+        metrics.update(run_city_attack(cfg.attack, data, mechanism, origins, seed, forecast=forecast,
+                                       model_cfg=city_model_config(cfg), train_cfg=cfg.train))
     if explain_on(cfg):
         metrics.update(explain_city_run(cfg, data, origins[-1], seed, run_dir))
-    if feedback_on(cfg):  # the loop's forecaster reads the released city (graph perturbation) or the true one
+    if feedback_on(cfg):  # the loop's forecaster reads the released city (graph perturbation) or refits privately
         released, _ = mechanism.release(data, seed)
-        metrics.update(run_city_feedback(cfg.audit, released, name, city_model_config(cfg), cfg.train, run_dir, seed))
+        refit = (mechanism.loop_forecaster(city_model_config(cfg), cfg.train, seed, privacy)
+                 if mechanism.refits_in_loop else None)
+        metrics.update(run_city_feedback(cfg.audit, released, name, city_model_config(cfg), cfg.train, run_dir, seed,
+                                         forecaster=refit))
     return metrics, forecast
 
 

@@ -20,7 +20,7 @@ TINY_CAPS: tuple[tuple[str, int], ...] = (
     ("attack.linkteller.num_nodes", 40), ("attack.linkteller.num_pairs", 200), ("attack.adjacency.num_nodes", 60),
     ("attack.canary.num_canaries", 20), ("attack.canary_nodes.num_canaries", 20),
     ("attack.explain_sim.num_pairs", 20), ("privacy.epochs", 2), ("privacy.encoder_epochs", 2),
-    ("privacy.classifier_epochs", 2), ("privacy.batch_size", 64), ("eval.origins", 1),
+    ("privacy.classifier_epochs", 2), ("privacy.batch_size", 64), ("privacy.steps", 2), ("eval.origins", 1),
 )
 PRESETS = ("tiny",)
 

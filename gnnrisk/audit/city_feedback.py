@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ PLACE_MODELS = (*hs.BASELINES, *HETERO_MODELS)
 DEFAULTS: dict[str, Any] = {"mode": "none", "warmup": 4, "budget": 0.2, "high": 0.9, "explore": 0.1}
 TABLE_FILE, PLOT_FILE = "city_feedback.csv", "city_feedback.png"
 _U, _V, _ALLOC = 1, 2, 3  # random streams, each np.random.default_rng([seed, stream])
+Forecaster = Callable[[HeteroData, int], np.ndarray]  # (city with the fed record, origin) -> place scores for origin + 1
 
 
 @dataclass(frozen=True)
@@ -180,14 +181,23 @@ def weighted_baseline(data: HeteroData, name: str, model_cfg: Mapping[str, Any],
 
 
 def forecast_scores(data: HeteroData, fed: np.ndarray, origin: int, model_name: str, model_cfg: Mapping[str, Any],
-                    train_cfg: Mapping[str, Any], seed: int) -> np.ndarray:
-    """Place scores for origin + 1 from the fed record up to origin: weights, or 0/1 read by `forecast_city`."""
+                    train_cfg: Mapping[str, Any], seed: int, forecaster: Forecaster | None = None) -> np.ndarray:
+    """Place scores for origin + 1 from the fed record up to origin: weights, or 0/1 read by `forecast_city`
+    (or by `forecaster`, a private mechanism's refit, given the city with the fed record and the origin)."""
     fed = np.where(data["incident"].period.cpu().numpy() <= origin, fed, 0.0)
     if np.any((fed != 0) & (fed != 1)):
         return weighted_baseline(data, model_name, model_cfg, fed, origin)
     view = copy.copy(data)  # shallow: only `incident.recorded` differs
     view["incident"].recorded = torch.from_numpy(fed > 0)
+    if forecaster is not None:
+        return np.asarray(forecaster(view, origin), dtype=np.float64)
     return cf.forecast_city(view, model_name, model_cfg, train_cfg, [origin], seed).scores[0].double().numpy()
+
+
+def loop_origins(s: CityFeedbackSettings, num_periods: int) -> list[int]:
+    """The origins at which the loop refits its forecaster (none for the oracle and random allocations): what a
+    private forecaster's accountant composes."""
+    return [] if s.mode in ("oracle", "random") else list(range(s.warmup - 1, num_periods - 1))
 
 
 def _group_share(weight: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
@@ -205,7 +215,8 @@ def gini(x: np.ndarray) -> float:
 
 def simulate_city_feedback(s: CityFeedbackSettings, data: HeteroData, model_name: str, model_cfg: Mapping[str, Any],
                            train_cfg: Mapping[str, Any], seed: int,
-                           detection: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+                           detection: tuple[np.ndarray, np.ndarray] | None = None,
+                           forecaster: Forecaster | None = None) -> pd.DataFrame:
     """Run the loop for `s.mode`; one row per period (warm-up rows labelled) with the per-group shares."""
     det_p, det_u = (np.asarray(d, dtype=float) for d in
                     (detection if detection is not None else detection_from_data(data)))
@@ -229,7 +240,7 @@ def simulate_city_feedback(s: CityFeedbackSettings, data: HeteroData, model_name
             scores = np.zeros(places)
         else:
             scores = forecast_scores(data, _fed(s, recorded, prob, pres, incl, place, period, group, v, det_p, det_u),
-                                     t, model_name, model_cfg, train_cfg, seed)
+                                     t, model_name, model_cfg, train_cfg, seed, forecaster)
         patrolled[t + 1], incl[:, t + 1] = allocate(scores, s.k, s.e, s.mode, rng)
         pres[:, t + 1] = np.where(patrolled[t + 1], s.high, s.low)
         now = period == t + 1
@@ -313,10 +324,11 @@ def summarise(table: pd.DataFrame, names: list[str]) -> dict[str, float]:
 
 def run_city_feedback(stage_cfg: Mapping[str, Any], data: HeteroData, model_name: str, model_cfg: Mapping[str, Any],
                       train_cfg: Mapping[str, Any], run_dir: Path | None, seed: int,
-                      detection: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
+                      detection: tuple[np.ndarray, np.ndarray] | None = None,
+                      forecaster: Forecaster | None = None) -> dict[str, float]:
     """Validate, run the loop, write city_feedback.csv and .png into `run_dir` (if given), return flat metrics."""
     settings = validate_city_feedback(stage_cfg, data, model_name)
-    table = simulate_city_feedback(settings, data, model_name, model_cfg, train_cfg, seed, detection)
+    table = simulate_city_feedback(settings, data, model_name, model_cfg, train_cfg, seed, detection, forecaster)
     if run_dir is not None:
         from gnnrisk.audit.city_feedback_plot import plot_city_feedback
         write_text_atomic(Path(run_dir) / TABLE_FILE, table.to_csv(index=False))

@@ -171,12 +171,14 @@ def _val_units(num_units: int, share: float, seed: int) -> Tensor:
 
 
 def _fit(name: str, cfg: dict[str, Any], tcfg: dict[str, Any], snaps: list[HeteroData], targets: list[Tensor],
-         val: Tensor, label: int, target: str = "place") -> tuple[nn.Module, Tensor, list[dict[str, float]]]:
-    """Train a fresh model on (snapshot, next recorded count) pairs; keep the best validation weights."""
+         val: Tensor, label: int, target: str = "place", loss_mask: Tensor | None = None
+         ) -> tuple[nn.Module, Tensor, list[dict[str, float]]]:
+    """Train a fresh model on (snapshot, next recorded count) pairs; keep the best validation weights.
+    `loss_mask`: the target nodes whose labels may enter the loss besides `val` (None: all; membership attacks)."""
     model = HETERO_MODELS[name](snaps[0].metadata(), cfg, target).to(val.device)
     with torch.no_grad():
         model(snaps[0])  # materialises the lazy input layers
-    train = ~val
+    train = ~val if loss_mask is None else ~val & loss_mask
     offset = torch.log(torch.stack(targets)[:, train].mean().clamp(min=1e-3))
     optimizer = torch.optim.Adam(model.parameters(), lr=float(tcfg["lr"]), weight_decay=float(tcfg["weight_decay"]))
     # Without dropout the training forward is the evaluation forward: it scores the weights before each step.
@@ -269,12 +271,14 @@ def recurrent_config(name: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _fit_recurrent(name: str, cfg: dict[str, Any], tcfg: dict[str, Any], xs: Tensor, graph: PeriodGraph,
-                   counts: Tensor, end: int, val: Tensor, label: int) -> tuple[nn.Module, Tensor, list[dict]]:
-    """Train a fresh recurrent model on periods 0..end-1 -> their next recorded counts; keep the best weights."""
+                   counts: Tensor, end: int, val: Tensor, label: int, loss_mask: Tensor | None = None
+                   ) -> tuple[nn.Module, Tensor, list[dict]]:
+    """Train a fresh recurrent model on periods 0..end-1 -> their next recorded counts; keep the best weights.
+    `loss_mask`: as `_fit`'s."""
     model = RECURRENT_CLASSES[name](in_channels=xs.size(-1), out_channels=1, **cfg)
     graphs = [graph] * end
     targets = counts[:, 1: end + 1].T  # [end, N]: period s's target is the count of s + 1
-    train = ~val
+    train = ~val if loss_mask is None else ~val & loss_mask
     offset = torch.log(targets[:, train].mean().clamp(min=1e-3))
     optimizer = torch.optim.Adam(model.parameters(), lr=float(tcfg["lr"]), weight_decay=float(tcfg["weight_decay"]))
     validate = bool(val.any())

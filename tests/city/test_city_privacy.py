@@ -184,8 +184,19 @@ def test_every_bad_hetero_gap_field_at_once():
     assert "model.name" in refused
     refused = _refused("model=hetero_sage", "privacy=hetero_gap", "eval.target=person", "privacy.unit=person")
     assert "eval.target" in refused, refused
-    refused = _refused("model=hetero_sage", "privacy=hetero_gap", "audit=feedback")
-    assert "audit" in refused and "composition" in refused["audit"]
+
+
+def test_hetero_gap_in_the_patrol_loop_spends_one_budget(tmp_path: Path):
+    """audit=feedback under hetero_gap: the run's epsilon (<= target) covers its forecast and each refit of the
+    loop, so the same target adds noise; the loop runs on the private refits and writes its table."""
+    base = (*SMALL, "data.periods=8", "model=hetero_sage", "privacy=hetero_gap", "privacy.unit=incident",
+            "privacy.epsilon=4", "privacy.epochs=1", "eval.origins=1")
+    execute_experiment(compose_cfg(*base, "audit=feedback"), tmp_path / "loop")
+    execute_experiment(compose_cfg(*base), tmp_path / "alone")
+    loop, alone = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("loop", "alone"))
+    assert alone["forecasts_composed"] == 1 and loop["forecasts_composed"] == 1 + (8 - 4)  # warm-up 4: t = 3..6
+    assert 0 < loop["epsilon"] <= 4.0 and loop["noise_multiplier"] > alone["noise_multiplier"]
+    assert (tmp_path / "loop" / "city_feedback.csv").is_file() and "feedback_hit_rate_mean" in loop
 
 
 def test_attack_canary_audits_the_runs_unit(tmp_path: Path):

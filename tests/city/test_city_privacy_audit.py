@@ -25,14 +25,6 @@ from gnnrisk.privacy.city.mechanisms import build_city_mechanism
 EPS = 1.0  # below the ceiling of these canary counts, so that a broken mechanism can be caught
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def city():
     return generate_city({"num_people": 400}, seed=0)

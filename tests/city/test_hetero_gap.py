@@ -9,6 +9,7 @@ import dp_accounting as dpa
 import numpy as np
 import pytest
 import torch
+from city_neighbours import drop_incident, isolate_person
 from torch.func import functional_call, grad, vmap
 from torch_geometric.data import HeteroData
 
@@ -38,15 +39,6 @@ FAST = {"epochs": 10}
 TRAIN = {"epochs": 60, "patience": 10}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Bit-identical reruns and no oversubscription on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def city() -> HeteroData:
     """300 people on a 5 x 5 grid, 8 periods, ~500 recorded incidents."""
@@ -60,34 +52,6 @@ def _without(edges: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
     return edges[:, ~drop]
 
 
-def _isolate_person(data: HeteroData, v: int) -> HeteroData:
-    """The neighbour without person v: every tie of v removed and v's incidents gone from the record. v stays as an
-    isolated node (its rows are v's own and are left out of the comparison): for every other row the same as
-    removing v."""
-    out = data.clone()
-    for rel in out.edge_types:
-        src, _, dst = rel
-        ei = out[rel].edge_index
-        drop = torch.zeros(ei.size(1), dtype=torch.bool)
-        if src == "person":
-            drop |= ei[0] == v
-        if dst == "person":
-            drop |= ei[1] == v
-        out[rel].edge_index = _without(ei, drop)
-    links = data["person", "involved_in", "incident"].edge_index
-    recorded = out["incident"].recorded.clone()
-    recorded[links[1, links[0] == v]] = False
-    out["incident"].recorded = recorded
-    return out
-
-
-def _drop_incident(data: HeteroData, w: int) -> HeteroData:
-    """The neighbour without incident w (unrecorded: the mechanism reads recorded incidents only)."""
-    out = data.clone()
-    recorded = out["incident"].recorded.clone()
-    recorded[w] = False
-    out["incident"].recorded = recorded
-    return out
 
 
 def _drop_tie(data: HeteroData, rel: str, a: int, b: int) -> HeteroData:
@@ -159,10 +123,10 @@ def test_incident_unit_sensitivity(city: HeteroData) -> None:
     rec = Record(city)
     for w in rec.index[:6].tolist():
         period = int(city["incident"].period[w])
-        diffs = _hop_differences(city, _drop_incident(city, w), "incident", origin=max(period, 1), hops=2)
+        diffs = _hop_differences(city, drop_incident(city, w), "incident", origin=max(period, 1), hops=2)
         assert all(bound - 1e-5 <= d <= bound + 1e-5 for d in diffs)
     late = int(rec.index[rec.period == rec.period.max()][0])
-    assert _hop_differences(city, _drop_incident(city, late), "incident", origin=int(rec.period.max()) - 1,
+    assert _hop_differences(city, drop_incident(city, late), "incident", origin=int(rec.period.max()) - 1,
                             hops=2) == [0.0, 0.0]
 
 
@@ -199,15 +163,15 @@ def test_person_unit_sensitivity_bound_and_worst_case(city: HeteroData) -> None:
     assert bound == pytest.approx(math.sqrt(2 + 1 + 3 + 4))
     capped = capped_city(city, unit, CAPS, seed=0)
     for v in (0, 17, 123, 299):
-        diffs = _hop_differences(capped, _isolate_person(capped, v), "person", origin=5, hops=2, own_people=(v,))
+        diffs = _hop_differences(capped, isolate_person(capped, v), "person", origin=5, hops=2, own_people=(v,))
         assert all(d <= bound + 1e-5 for d in diffs)
     worst, v = _worst_person(city, CAPS)
     capped = capped_city(worst, unit, CAPS, seed=0)
-    diffs = _hop_differences(capped, _isolate_person(capped, v), "person", origin=5, hops=2, own_people=(v,))
+    diffs = _hop_differences(capped, isolate_person(capped, v), "person", origin=5, hops=2, own_people=(v,))
     assert all(bound - 1e-4 <= d <= bound + 1e-5 for d in diffs)
     # without the caps the same person moves the release further
     loose = capped_city(worst, unit, {"knows": 1000, "frequents": 1000, "involved_in": 1000}, seed=0)
-    assert _hop_differences(loose, _isolate_person(loose, v), "person", origin=5, hops=1, own_people=(v,))[0] > bound
+    assert _hop_differences(loose, isolate_person(loose, v), "person", origin=5, hops=1, own_people=(v,))[0] > bound
 
 
 def test_caps_hold_on_the_capped_city(city: HeteroData) -> None:
@@ -297,6 +261,24 @@ def test_run_privacy_fields_and_event(city: HeteroData) -> None:
     assert edge["delta"] == pytest.approx(1 / (10 * ties)) and not edge["head_private"] and edge["head_steps"] == []
     _, inc = forecast_hetero_gap(city, parse_unit("incident"), 2.0, 1e-5, settings, TRAIN, [5], 0, "person")
     assert inc["delta"] == 1e-5 and inc["head_group"] == 1 and inc["epsilon"] <= 2.0
+
+
+def test_the_loops_refits_are_composed_into_one_epsilon(city: HeteroData) -> None:
+    """A forecast with the patrol loop's refits (`also`): every snapshot of every refit is counted, one noise
+    multiplier covers them (larger than the forecast's alone), dp-accounting recounts it; a refit drawn with that
+    accounting reuses the noise level and draws fresh noise per stream."""
+    settings = hetero_gap_settings(FAST)
+    unit = parse_unit("incident")
+    _, alone = forecast_hetero_gap(city, unit, 2.0, None, settings, TRAIN, [5], 0, "place")
+    _, both = forecast_hetero_gap(city, unit, 2.0, None, settings, TRAIN, [5], 0, "place", also=[[3], [4]])
+    assert both["forecasts_composed"] == 3 and both["head_refits"] == 3
+    assert both["aggregation_releases"] == (6 + 4 + 5) * settings["hops"]
+    assert both["epsilon"] <= 2.0 and both["noise_multiplier"] > alone["noise_multiplier"]
+    rdp, _ = _recount(hetero_gap_dp_event(both), both["delta"])
+    assert both["epsilon"] >= rdp - 1e-6 and both["epsilon"] <= rdp * 1.06
+    one, p1 = forecast_hetero_gap(city, unit, 2.0, None, settings, TRAIN, [4], 0, "place", accounted=both, stream=1)
+    two, _ = forecast_hetero_gap(city, unit, 2.0, None, settings, TRAIN, [4], 0, "place", accounted=both, stream=2)
+    assert p1 == both and not torch.equal(one.scores, two.scores)
 
 
 # --- runs ---------------------------------------------------------------------------------------------------------

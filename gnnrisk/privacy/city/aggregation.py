@@ -30,11 +30,11 @@ forecasts of people are refused under the person unit. Accounting: `aggregation_
 from __future__ import annotations
 
 import copy
-import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
@@ -88,20 +88,7 @@ def hetero_gap_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
                 raise ConfigError(f"privacy.{key}", cfg[key], f"privacy={NAME} has no such setting; its keys are "
                                   + ", ".join([*PASSED_APART, *HETERO_GAP_DEFAULTS]))
     out = {**HETERO_GAP_DEFAULTS, **{k: v for k, v in cfg.items() if k in HETERO_GAP_DEFAULTS}}
-    caps = dict(HETERO_GAP_DEFAULTS["max_degree"])
-    given = out["max_degree"]
-    if not isinstance(given, Mapping):
-        with refusals.check():
-            raise ConfigError("privacy.max_degree", given, "expected a mapping of per-person caps: "
-                              + ", ".join(f"{k}: <integer >= 1>" for k in CAPS))
-    else:
-        for key, value in given.items():
-            with refusals.check():
-                if key not in caps:
-                    raise ConfigError(f"privacy.max_degree.{key}", value, "no such cap; the caps are " + ", ".join(CAPS)
-                                      + " (lives_at is one home per person)")
-                caps[key] = check_number(f"privacy.max_degree.{key}", value, low=1, integer=True)
-    out["max_degree"] = caps
+    out["max_degree"] = check_caps(out["max_degree"], refusals)
     for key in ("hops", "lags", "head_hidden", "head_layers", "batch_size", "epochs"):
         with refusals.check():
             out[key] = check_number(f"privacy.{key}", out[key], low=1, integer=True)
@@ -110,6 +97,23 @@ def hetero_gap_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = check_number(f"privacy.{key}", out[key], low=0.0, low_open=True)
     refusals.raise_any()
     return out
+
+
+def check_caps(given: Any, refusals: Refusals) -> dict[str, int]:
+    """`privacy.max_degree` (a partial mapping overlays the default caps) checked: each bad cap kept in `refusals`."""
+    caps = dict(HETERO_GAP_DEFAULTS["max_degree"])
+    if not isinstance(given, Mapping):
+        with refusals.check():
+            raise ConfigError("privacy.max_degree", given, "expected a mapping of per-person caps: "
+                              + ", ".join(f"{k}: <integer >= 1>" for k in CAPS))
+        return caps
+    for key, value in given.items():
+        with refusals.check():
+            if key not in caps:
+                raise ConfigError(f"privacy.max_degree.{key}", value, "no such cap; the caps are " + ", ".join(CAPS)
+                                  + " (lives_at is one home per person)")
+            caps[key] = check_number(f"privacy.max_degree.{key}", value, low=1, integer=True)
+    return caps
 
 
 def check_target(unit: Unit, target: str) -> str:
@@ -146,13 +150,14 @@ def capped_city(data: HeteroData, unit: Unit, caps: dict[str, int], seed: int) -
     return out
 
 
-def _check_incident_links(data: HeteroData) -> None:
+def check_incident_links(data: HeteroData, mechanism: str = NAME) -> None:
     """Each incident has one place and one person: the incident unit's sensitivity counts on it."""
     for rel, side in ((("incident", "occurred_at", "place"), 0), (("person", "involved_in", "incident"), 1)):
         ends = data[rel].edge_index[side]
         if ends.numel() and int(torch.bincount(ends).max()) > 1:
-            raise DataError(f"{NAME}: an incident has several {rel[1]} links; the incident unit's sensitivity "
+            raise DataError(f"{mechanism}: an incident has several {rel[1]} links; the incident unit's sensitivity "
                             "assumes one place and one person per incident")
+
 
 
 def snapshot_inputs(data: HeteroData, record: Record, origin: int, lags: int, unit: Unit) -> HeteroData:
@@ -311,38 +316,23 @@ def _fit_private(model: nn.Module, x: Tensor, incidents: Tensor, settings: dict[
     return model.eval(), offset, history
 
 
-def _privacy(data: HeteroData, unit: Unit, epsilon: float, delta: float | None, settings: dict[str, Any],
-             refits: list[int], targets: int) -> dict[str, Any]:
-    """The privacy dict: calibrated noise, caps, sensitivities, releases composed, epsilon spent."""
-    caps, hops = settings["max_degree"], int(settings["hops"])
-    count, what = aa.unit_count(data, unit)
-    delta = float(delta) if delta is not None else 1.0 / (10 * max(count, 1))
-    sens, m = aa.hop_sensitivity(unit, caps), aa.head_group(unit, caps)
-    rates, steps = [], []
-    for n_origins in refits:
-        q, per_epoch = poisson_schedule(targets * n_origins, int(settings["batch_size"]))
-        rates.append(q)
-        steps.append(int(settings["epochs"]) * per_epoch)
-    out: dict[str, Any] = {
-        "mechanism": NAME, "privacy_unit": str(unit), "privacy_unit_detail": unit.detail,
-        "target_epsilon": float(epsilon), "delta": delta, "delta_default": f"1/(10 N), N = {count} {what}",
-        "hops": hops, "aggregation_sensitivity": sens,
-        "aggregation_sensitivity_terms": ", ".join(f"{r}: {v}" for r, v in aa.sensitivity_terms(unit, caps).items()),
-        "max_degree_knows": caps["knows"] if unit.kind == "person" else None,
-        "max_degree_lives_at": 1 if unit.kind == "person" else None,
-        "max_degree_frequents": caps["frequents"] if unit.kind == "person" else None,
-        "max_degree_involved_in": caps["involved_in"] if unit.kind == "person" else None,
-        "head_private": bool(m), "head_group": m, "max_grad_norm": float(settings["max_grad_norm"]) if m else None,
-        "head_refits": len(refits), "head_sample_rates": rates if m else [], "head_steps": steps if m else [],
-        "accountant": aa.ACCOUNTANT}
-    return out
+def _stream_seed(seed: int, stream: int) -> int:
+    """The seed of noise stream `stream` of a run: `seed` itself for the run's forecast (stream 0), a
+    SeedSequence draw for each further forecast of the run (the patrol loop's), so no noise is reused."""
+    return seed if stream == 0 else int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
 
 
 def forecast_hetero_gap(data: HeteroData, unit: Unit, epsilon: float, delta: float | None, settings: dict[str, Any],
-                        train_cfg: Mapping[str, Any], origins: list[int], seed: int, target: str
-                        ) -> tuple[CityForecast, dict[str, Any]]:
+                        train_cfg: Mapping[str, Any], origins: list[int], seed: int, target: str,
+                        also: Sequence[list[int]] = (), accounted: Mapping[str, Any] | None = None,
+                        stream: int = 0) -> tuple[CityForecast, dict[str, Any]]:
     """Forecast each target node's count of period t + 1 for t in origins under `unit`-level DP; return the
-    forecast and the privacy dict (epsilon None when epsilon is inf: no noise)."""
+    forecast and the privacy dict (epsilon None when epsilon is inf: no noise).
+
+    `also`: the origins of the run's further forecasts (the patrol loop's refits), calibrated together with this
+    one, so that the returned epsilon covers all of them. `accounted`: the privacy dict of such a run, whose noise
+    this forecast (one of its `also`, drawn from noise stream `stream` >= 1) uses without calibrating again.
+    """
     start = time.perf_counter()
     check_target(unit, target)
     epsilon = check_number("privacy.epsilon", epsilon, low=0.0, low_open=True)
@@ -352,32 +342,22 @@ def forecast_hetero_gap(data: HeteroData, unit: Unit, epsilon: float, delta: flo
     origins = check_origins(origins, int(data.num_periods), first=1)
     hops = int(settings["hops"])
     if unit.kind == "incident":
-        _check_incident_links(data)
-    refit_ends = list(origins) if tcfg["refit"] == "origin" else [min(origins)]
+        check_incident_links(data)
     num_targets = int(data[target].num_nodes)
-    privacy = _privacy(data, unit, epsilon, delta, settings, refit_ends, num_targets)
-    snapshots = max(origins) + 1
-    releases = snapshots * hops
-    m = privacy["head_group"]
-    privacy.update(snapshots_released=snapshots, aggregation_releases=releases,
-                   releases_composed=releases + sum(privacy["head_steps"]))
-    if math.isfinite(epsilon):
-        z, spent, alone = aa.calibrate(epsilon, privacy["delta"], releases, m, privacy["head_sample_rates"],
-                                       privacy["head_steps"], context=f"with privacy.hops={hops}, {snapshots} "
-                                       f"snapshots, privacy.epochs={settings['epochs']}, "
-                                       f"privacy.batch_size={settings['batch_size']}")
-        privacy.update(epsilon=spent, noise_multiplier=z, **alone)
+    if accounted is None:
+        privacy = aa.run_privacy(data, unit, epsilon, delta, settings, [list(origins), *map(list, also)],
+                                 tcfg["refit"], num_targets)
     else:
-        z = 0.0
-        privacy.update(epsilon=None, delta=None, target_epsilon=None, noise_multiplier=0.0)
-    noise_std = z * privacy["aggregation_sensitivity"]
-    head_std = z * m * float(settings["max_grad_norm"]) if m else 0.0
-    privacy.update(aggregation_noise_std=noise_std, head_noise_multiplier=z * m if m else None,
-                   head_noise_std=head_std if m else None)
+        privacy = dict(accounted)
+    snapshots = max(origins) + 1
+    m = privacy["head_group"]
+    noise_std = privacy["aggregation_noise_std"]
+    head_std = privacy["head_noise_std"] or 0.0
 
-    city = capped_city(data, unit, settings["max_degree"], seed)
+    city = capped_city(data, unit, settings["max_degree"], seed)  # the run's caps, whatever the stream
     record = Record(city)
-    generator = torch.Generator().manual_seed(seed + 1)
+    noise_seed = _stream_seed(seed, stream)
+    generator = torch.Generator().manual_seed(noise_seed + 1)
     inputs = torch.stack([head_inputs(snapshot_inputs(city, record, s, int(settings["lags"]), unit), hops,
                                       noise_std, target, generator) for s in range(snapshots)])  # [T, N, F]
     counts = record.counts(target)  # the capped record: the labels the head may read
@@ -387,13 +367,13 @@ def forecast_hetero_gap(data: HeteroData, unit: Unit, epsilon: float, delta: flo
     for t in origins:
         if fitted is None or tcfg["refit"] == "origin":
             end = t if tcfg["refit"] == "origin" else min(origins)
-            torch.manual_seed(seed * 1000 + end)
+            torch.manual_seed(noise_seed * 1000 + end)
             model = head_mlp(inputs.size(-1), int(settings["head_hidden"]), int(settings["head_layers"]))
             if m:
                 used = (record.period >= 1) & (record.period <= end)  # labels of periods s + 1, s < end
                 pairs = (record.period[used] - 1) * num_targets + unit_of[used]
                 fitted = _fit_private(model, inputs[:end].reshape(-1, inputs.size(-1)), pairs, settings, head_std,
-                                      seed * 1000 + end + 3, t)
+                                      noise_seed * 1000 + end + 3, t)
             else:
                 fitted = _fit_public(model, inputs[:end], counts[:, 1: end + 1].T, val, tcfg, t)
             history += fitted[2]
@@ -405,5 +385,6 @@ def forecast_hetero_gap(data: HeteroData, unit: Unit, epsilon: float, delta: flo
     return forecast, privacy
 
 
-__all__ = ["HETERO_GAP_DEFAULTS", "capped_city", "check_target", "combine", "forecast_hetero_gap", "head_inputs",
-           "hetero_gap_dp_event", "hetero_gap_settings", "hop_release", "snapshot_inputs"]
+__all__ = ["HETERO_GAP_DEFAULTS", "capped_city", "check_caps", "check_incident_links", "check_target", "combine",
+           "forecast_hetero_gap", "head_inputs", "hetero_gap_dp_event", "hetero_gap_settings", "hop_release",
+           "snapshot_inputs"]

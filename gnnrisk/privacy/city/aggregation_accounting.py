@@ -31,6 +31,7 @@ from torch_geometric.data import HeteroData
 
 from gnnrisk.privacy import accounting as acc
 from gnnrisk.privacy.city.units import Unit
+from gnnrisk.privacy.gap_dpsgd import poisson_schedule
 
 ORDERS = acc.INTEGER_ORDERS
 ACCOUNTANT = ("rdp: T x K Gaussian aggregation hops (std z Delta) + per refit DP-SGD head steps, each a "
@@ -107,6 +108,59 @@ def calibrate(target_epsilon: float, delta: float, releases: int, group: int, ra
     return z, eps, alone
 
 
+def forecast_schedule(origins: list[int], refit: str, settings: dict[str, Any], targets: int
+                      ) -> tuple[int, list[float], list[int]]:
+    """One forecast's releases: Gaussian aggregation hops (T snapshots x K), and each head fit's Poisson rate
+    and steps (the DP-SGD head of the person and incident units; unused under edge units)."""
+    ends = list(origins) if refit == "origin" else [min(origins)]
+    rates, steps = [], []
+    for end in ends:
+        q, per_epoch = poisson_schedule(targets * end, int(settings["batch_size"]))
+        rates.append(q)
+        steps.append(int(settings["epochs"]) * per_epoch)
+    return (max(origins) + 1) * int(settings["hops"]), rates, steps
+
+
+def run_privacy(data: HeteroData, unit: Unit, epsilon: float, delta: float | None, settings: dict[str, Any],
+             forecasts: list[list[int]], refit: str, targets: int) -> dict[str, Any]:
+    """The privacy dict of every forecast in `forecasts` composed: calibrated noise, caps, sensitivities, releases,
+    epsilon spent (None when epsilon is inf: no noise)."""
+    caps, hops = settings["max_degree"], int(settings["hops"])
+    count, what = unit_count(data, unit)
+    delta = float(delta) if delta is not None else 1.0 / (10 * max(count, 1))
+    sens, m = hop_sensitivity(unit, caps), head_group(unit, caps)
+    releases, rates, steps = 0, [], []
+    for origins in forecasts:
+        r, q, n = forecast_schedule(origins, refit, settings, targets)
+        releases, rates, steps = releases + r, rates + q, steps + n
+    out: dict[str, Any] = {
+        "mechanism": "hetero_gap", "privacy_unit": str(unit), "privacy_unit_detail": unit.detail,
+        "target_epsilon": float(epsilon), "delta": delta, "delta_default": f"1/(10 N), N = {count} {what}",
+        "hops": hops, "aggregation_sensitivity": sens,
+        "aggregation_sensitivity_terms": ", ".join(f"{r}: {v}" for r, v in sensitivity_terms(unit, caps).items()),
+        "max_degree_knows": caps["knows"] if unit.kind == "person" else None,
+        "max_degree_lives_at": 1 if unit.kind == "person" else None,
+        "max_degree_frequents": caps["frequents"] if unit.kind == "person" else None,
+        "max_degree_involved_in": caps["involved_in"] if unit.kind == "person" else None,
+        "head_private": bool(m), "head_group": m, "max_grad_norm": float(settings["max_grad_norm"]) if m else None,
+        "head_refits": len(steps), "head_sample_rates": rates if m else [], "head_steps": steps if m else [],
+        "forecasts_composed": len(forecasts), "snapshots_released": releases // hops,
+        "aggregation_releases": releases, "releases_composed": releases + (sum(steps) if m else 0),
+        "accountant": ACCOUNTANT}
+    if math.isfinite(epsilon):
+        z, spent, alone = calibrate(epsilon, delta, releases, m, out["head_sample_rates"], out["head_steps"],
+                                       context=f"with privacy.hops={hops}, {releases // hops} snapshots released "
+                                       f"over {len(forecasts)} forecast(s), privacy.epochs={settings['epochs']}, "
+                                       f"privacy.batch_size={settings['batch_size']}")
+        out.update(epsilon=spent, noise_multiplier=z, **alone)
+    else:
+        out.update(epsilon=None, delta=None, target_epsilon=None, noise_multiplier=0.0)
+    z = out["noise_multiplier"]
+    out.update(aggregation_noise_std=z * sens, head_noise_multiplier=z * m if m else None,
+               head_noise_std=z * m * float(settings["max_grad_norm"]) if m else None)
+    return out
+
+
 def hetero_gap_dp_event(privacy: dict[str, Any]) -> Any:
     """The run's DpEvent for an independent recount (dp_accounting); None when no noise was added.
 
@@ -128,5 +182,17 @@ def hetero_gap_dp_event(privacy: dict[str, Any]) -> Any:
     return dpa.ComposedDpEvent(events)
 
 
-__all__ = ["ACCOUNTANT", "calibrate", "curve", "epsilon_of", "group_rdp", "head_group", "hetero_gap_dp_event",
-           "hop_sensitivity", "sensitivity_terms", "unit_count"]
+__all__ = [
+    "ACCOUNTANT",
+    "calibrate",
+    "curve",
+    "epsilon_of",
+    "forecast_schedule",
+    "group_rdp",
+    "head_group",
+    "hetero_gap_dp_event",
+    "hop_sensitivity",
+    "run_privacy",
+    "sensitivity_terms",
+    "unit_count",
+]

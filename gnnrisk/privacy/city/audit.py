@@ -52,7 +52,6 @@ from gnnrisk.attack.audit_bound import audit_scores, eps_from_counts
 from gnnrisk.errors import ConfigError
 from gnnrisk.privacy.city import aggregation_accounting as aa
 from gnnrisk.privacy.city.aggregation import (
-    _privacy,
     capped_city,
     hop_release,
     snapshot_inputs,
@@ -165,7 +164,7 @@ def hetero_gap_noise(mechanism: HeteroGap, data: HeteroData, mode: str = "releas
     if mode not in MODES:
         raise ConfigError(f"{FIELD}.mode", mode, "expected one of " + ", ".join(MODES))
     unit, settings = mechanism.unit, mechanism.settings
-    caps, hops = settings["max_degree"], int(settings["hops"])
+    caps = settings["max_degree"]
     count, _ = aa.unit_count(data, unit)
     delta = float(mechanism.delta) if mechanism.delta is not None else 1.0 / (10 * max(count, 1))
     if not math.isfinite(mechanism.epsilon):
@@ -174,10 +173,9 @@ def hetero_gap_noise(mechanism: HeteroGap, data: HeteroData, mode: str = "releas
         z, claimed, _ = aa.calibrate(mechanism.epsilon, delta, 1, 0, [], [], context="for one aggregation release")
         what = "epsilon of one hop-1 aggregation release (RDP accountant), z calibrated for it"
     else:
-        privacy = _privacy(data, unit, mechanism.epsilon, delta, settings, list(origins), int(data[target].num_nodes))
-        releases = (max(origins) + 1) * hops
-        z, claimed, _ = aa.calibrate(mechanism.epsilon, delta, releases, privacy["head_group"],
-                                     privacy["head_sample_rates"], privacy["head_steps"], context="for the run")
+        privacy = aa.run_privacy(data, unit, mechanism.epsilon, delta, settings, [list(origins)], "origin",
+                                 int(data[target].num_nodes))
+        releases, z, claimed = privacy["aggregation_releases"], privacy["noise_multiplier"], privacy["epsilon"]
         what = (f"the run's composed epsilon ({releases} aggregation releases"
                 + (" + the DP-SGD head" if privacy["head_group"] else "") + "); the audit sees one release")
     sens = aa.hop_sensitivity(unit, caps)

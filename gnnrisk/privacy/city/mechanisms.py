@@ -8,6 +8,10 @@
 - `hetero_gap` (unit `privacy.unit`: `edge:<relation>`, `person` or `incident`): aggregation perturbation
   per relation with a head trained on the noisy aggregates (`gnnrisk.privacy.city.aggregation`); the
   epsilon covers the forecasts (the released model's outputs).
+- `hetero_dpsgd` (unit `privacy.unit`: `person` or `incident`): node-level DP-SGD of hetero_sage, each place's loss
+  over its K-hop computation graph on the capped city one example, the group one unit can change bounded from the
+  caps (`gnnrisk.privacy.city.dpsgd`); the epsilon covers the trained weights, not the forecasts, which apply them
+  to each origin's un-noised snapshot (`forecasts_covered: False`).
 
 Every mechanism is built from the `privacy` group and checked against the model and target before
 anything is trained; its `privacy` dict (flat metrics.json fields) names the unit and what it protects.
@@ -16,13 +20,13 @@ anything is trained; its `privacy` dict (flat metrics.json fields) names the uni
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from omegaconf import DictConfig
 from torch_geometric.data import HeteroData
 
-from gnnrisk.errors import ConfigError, Refusals
+from gnnrisk.errors import ConfigError, Refusals, check_number
 from gnnrisk.models.hetero import HETERO_MODELS
 from gnnrisk.privacy.city.units import EDGE_RELATIONS, Unit, parse_unit
 from gnnrisk.train.city_forecast import CityForecast, forecast_city
@@ -49,7 +53,9 @@ class CityMechanism:
     """A way of forecasting on the city, private or not; subclasses set `name`, `releases` and `forecast`."""
 
     name = "none"
-    releases: str | None = None  # what the epsilon covers: "graph" (the released relation), "model", None
+    releases: str | None = None  # what the epsilon covers: "graph" (the released relation), "model" (the model
+    # and its forecasts), "weights" (the trained weights, not forecasts read from private snapshots), None
+    refits_in_loop = False  # whether each refit of the patrol loop is a new release, composed by the accountant
 
     def __init__(self, cfg: Mapping[str, Any]):
         self.cfg = cfg
@@ -63,8 +69,10 @@ class CityMechanism:
         return data, dict(NOT_PRIVATE)
 
     def forecast(self, data: HeteroData, model: str, model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any],
-                 origins: list[int], seed: int, target: str) -> tuple[CityForecast, dict[str, Any]]:
-        """Forecast at `origins` and return the forecast with the run's privacy fields."""
+                 origins: list[int], seed: int, target: str, also: Sequence[list[int]] = ()
+                 ) -> tuple[CityForecast, dict[str, Any]]:
+        """Forecast at `origins` and return the forecast with the run's privacy fields; `also`: the origins of the
+        patrol loop's refits, which a mechanism with `refits_in_loop` composes into the returned epsilon."""
         released, privacy = self.release(data, seed)
         return forecast_city(released, model, model_cfg, train_cfg, origins, seed, target), privacy
 
@@ -80,7 +88,8 @@ class CityGraphPerturbation(CityMechanism):
 
     def __init__(self, cfg: Mapping[str, Any]):
         super().__init__(cfg)
-        from gnnrisk.privacy import mechanism_class  # the homogeneous class validates the shared keys
+        # the homogeneous class validates the shared keys
+        from gnnrisk.privacy import mechanism_class
 
         self.inner = mechanism_class(self.name)(cfg if isinstance(cfg, DictConfig) else DictConfig(dict(cfg)))
         relation = cfg.get("relation", "knows")
@@ -123,28 +132,36 @@ class CityLapGraph(CityGraphPerturbation):
     name = "lapgraph"
 
 
+def epsilon_delta(cfg: Mapping[str, Any], refusals: Refusals) -> tuple[float, float | None]:
+    """`privacy.epsilon` (inf allowed: no noise) and `privacy.delta` (None: the mechanism's default), each refusal
+    kept in `refusals`."""
+    epsilon, delta = math.inf, None
+    with refusals.check():
+        eps = cfg.get("epsilon")
+        epsilon = math.inf if eps in (math.inf, "inf", ".inf") else check_number(
+            "privacy.epsilon", eps, low=0.0, low_open=True)
+    with refusals.check():
+        given = cfg.get("delta")
+        delta = None if given is None else check_number("privacy.delta", given, low=0.0, high=1.0, low_open=True,
+                                                        high_open=True)
+    return epsilon, delta
+
+
 class HeteroGap(CityMechanism):
     """Aggregation perturbation per relation (GAP on typed relations) at unit `privacy.unit`."""
 
     name = "hetero_gap"
     releases = "model"
+    refits_in_loop = True
 
     def __init__(self, cfg: Mapping[str, Any]):
         super().__init__(cfg)
-        from gnnrisk.errors import check_number
         from gnnrisk.privacy.city.aggregation import hetero_gap_settings
 
         refusals = Refusals()
         with refusals.check():
             self.unit = parse_unit(cfg.get("unit"), mechanism=self.name)
-        with refusals.check():
-            eps = cfg.get("epsilon")
-            self.epsilon = math.inf if eps in (math.inf, "inf", ".inf") else check_number(
-                "privacy.epsilon", eps, low=0.0, low_open=True)
-        with refusals.check():
-            delta = cfg.get("delta")
-            self.delta = None if delta is None else check_number("privacy.delta", delta, low=0.0, high=1.0,
-                                                                 low_open=True, high_open=True)
+        self.epsilon, self.delta = epsilon_delta(cfg, refusals)
         with refusals.check():
             if "lags" in cfg:
                 raise ConfigError("privacy.lags", cfg.get("lags"), "the snapshot's lags are the model's: set "
@@ -166,13 +183,29 @@ class HeteroGap(CityMechanism):
                               "edge:<relation>")
 
     def forecast(self, data: HeteroData, model: str, model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any],
-                 origins: list[int], seed: int, target: str) -> tuple[CityForecast, dict[str, Any]]:
-        """The forecast under the unit's DP, and the spent epsilon."""
+                 origins: list[int], seed: int, target: str, also: Sequence[list[int]] = ()
+                 ) -> tuple[CityForecast, dict[str, Any]]:
+        """The forecast under the unit's DP, and the epsilon spent by it and by the loop's refits at `also`."""
         from gnnrisk.privacy.city.aggregation import forecast_hetero_gap
 
         settings = {**self.settings, "lags": int(model_cfg.get("lags", 3))}
         return forecast_hetero_gap(data, self.unit, self.epsilon, self.delta, settings, train_cfg, origins, seed,
-                                   target)
+                                   target, also=also)
+
+    def loop_forecaster(self, model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any], seed: int,
+                        privacy: Mapping[str, Any]) -> Callable[[HeteroData, int], Any]:
+        """The patrol loop's refit at an origin: the same mechanism with the noise the run calibrated for all its
+        forecasts (`privacy`), a fresh noise stream per origin; the place scores for origin + 1."""
+        from gnnrisk.privacy.city.aggregation import forecast_hetero_gap
+
+        settings = {**self.settings, "lags": int(model_cfg.get("lags", 3))}
+
+        def refit(view: HeteroData, origin: int) -> Any:
+            forecast, _ = forecast_hetero_gap(view, self.unit, self.epsilon, self.delta, settings, train_cfg, [origin],
+                                              seed, "place", accounted=privacy, stream=origin + 1)
+            return forecast.scores[0].double().numpy()
+
+        return refit
 
     def dp_event(self, privacy: dict[str, Any]) -> Any:
         """The run's events for an independent recount."""
@@ -181,11 +214,53 @@ class HeteroGap(CityMechanism):
         return hetero_gap_dp_event(privacy)
 
 
+class HeteroDpsgd(CityMechanism):
+    """Node-level DP-SGD of hetero_sage over each place's computation graph at unit `privacy.unit` (person,
+    incident); the patrol loop's refits are not accounted (refused)."""
+
+    name = "hetero_dpsgd"
+    releases = "weights"  # the forecasts apply them to un-noised snapshots: written apart (city_run.write_forecast)
+
+    def __init__(self, cfg: Mapping[str, Any]):
+        super().__init__(cfg)
+        from gnnrisk.privacy.city.dpsgd import UNITS, hetero_dpsgd_settings
+
+        refusals = Refusals()
+        with refusals.check():
+            self.unit = parse_unit(cfg.get("unit"), UNITS, mechanism=self.name)
+        self.epsilon, self.delta = epsilon_delta(cfg, refusals)
+        with refusals.check():
+            self.settings = hetero_dpsgd_settings(cfg)
+        refusals.raise_any()
+
+    def check(self, model: str, target: str) -> None:
+        """The model must be hetero_sage (its per-example gradients are computed exactly) and the target places."""
+        from gnnrisk.privacy.city.dpsgd import check_forecaster
+
+        check_forecaster(model, target, self.unit)
+
+    def forecast(self, data: HeteroData, model: str, model_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any],
+                 origins: list[int], seed: int, target: str, also: Sequence[list[int]] = ()
+                 ) -> tuple[CityForecast, dict[str, Any]]:
+        """The forecast under the unit's DP, and the epsilon spent."""
+        from gnnrisk.privacy.city.dpsgd import forecast_hetero_dpsgd
+
+        return forecast_hetero_dpsgd(data, self.unit, self.epsilon, self.delta, self.settings, model_cfg, train_cfg,
+                                     origins, seed, target, also=also)
+
+    def dp_event(self, privacy: dict[str, Any]) -> Any:
+        """The run's steps for an independent recount."""
+        from gnnrisk.privacy.city.dpsgd_accounting import hetero_dpsgd_dp_event
+
+        return hetero_dpsgd_dp_event(privacy)
+
+
 CITY_MECHANISMS: dict[str, type[CityMechanism]] = {
-    "none": NonPrivateCity, "edgerand": CityEdgeRand, "lapgraph": CityLapGraph, "hetero_gap": HeteroGap}
+    "none": NonPrivateCity, "edgerand": CityEdgeRand, "lapgraph": CityLapGraph, "hetero_gap": HeteroGap,
+    "hetero_dpsgd": HeteroDpsgd}
 
 
-CITY_ONLY_MECHANISMS = ("hetero_gap",)  # not in the homogeneous registry: refused there in one line
+CITY_ONLY_MECHANISMS = ("hetero_gap", "hetero_dpsgd")  # not in the homogeneous registry: refused there in one line
 
 
 def build_city_mechanism(cfg: Mapping[str, Any]) -> CityMechanism:
