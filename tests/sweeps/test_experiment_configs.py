@@ -95,9 +95,10 @@ def test_experiment_files_are_global_package():
 
 
 def test_city_privacy_grid():
-    """city_privacy: (3 references + 12 hetero_gap + 9 lapgraph + 7 edgerand + 2 + 8 + 3 person + 3 loop) x 5 seeds."""
+    """city_privacy: (3 references + 12 hetero_gap + 9 lapgraph + 6 hetero_dpsgd + 7 edgerand + 2 + 8 + 3 person
+    + 3 loop + 6 private loop) x 5 seeds."""
     cfg = _compose(experiment_override("city_privacy"))
-    assert planned_jobs(cfg) == (3 + 12 + 9 + 6 + 1 + 2 + 8 + 3 + 1 + 2) * 5 == 235
+    assert planned_jobs(cfg) == (3 + 12 + 9 + 6 + 6 + 1 + 2 + 8 + 3 + 1 + 2 + 6) * 5 == 295
     assert cfg.data.name == "synthetic_city" and cfg.hydra.sweep.dir == "outputs/city_privacy"
     units = {u for block in _blocks(cfg) for u in str(block.get("privacy.unit", "")).split(",") if u}
     assert units == {"edge:knows", "incident", "person"}
