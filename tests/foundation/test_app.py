@@ -61,13 +61,9 @@ def test_minibatch_training_runs_and_learns(tmp_path):
     assert m["test_auroc_true"] > 0.55  # better than chance after a few epochs on 2000 nodes
 
 
-@pytest.mark.parametrize("override, field", [
-    ("data.num_nodes=-5", "data.num_nodes"),
-    ("+data.observation.detection_rate.minrity=0.3", "data.observation.detection_rate.minrity"),
-    ("data.observation.false_report_rate.majority=1.5", "data.observation.false_report_rate.majority"),
-    ("train.lr=0", "train.lr"),
-    ("device=tpu", "device"),
-])
+# One real process here (error.json written, no metrics); every field's refusal is checked in process by
+# tests/foundation/test_bad_input.py, and a handful more as real processes there.
+@pytest.mark.parametrize("override, field", [("train.lr=0", "train.lr")])
 @pytest.mark.slow
 def test_bad_config_is_one_clear_line(tmp_path, override, field):
     proc = run_cli(*SMALL, override, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)

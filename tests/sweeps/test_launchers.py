@@ -27,15 +27,6 @@ def _check(sweep: Path) -> None:
 
 
 @pytest.mark.slow
-def test_joblib_parallel_preset(tmp_path: Path):
-    """`hydra/launcher=parallel` (joblib, 2 worker processes) runs the sweep."""
-    sweep = tmp_path / "joblib"
-    proc = run_sweep(sweep, "hydra/launcher=parallel", *TINY, *AXES)
-    assert "Joblib.Parallel" in proc.stdout + proc.stderr
-    _check(sweep)
-
-
-@pytest.mark.slow
 def test_submitit_local(tmp_path: Path):
     """`hydra/launcher=submitit_local`: the cluster path (pickled jobs, one process each) on this machine."""
     sweep = tmp_path / "submitit"
@@ -45,14 +36,17 @@ def test_submitit_local(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_progress_and_report_callbacks_survive_pickling(tmp_path: Path):
-    """The experiment's callbacks are pickled to the joblib workers; the progress line and end report still appear."""
+def test_joblib_parallel_runs_the_sweep_and_its_callbacks(tmp_path: Path):
+    """`hydra/launcher=parallel` (joblib, 2 worker processes) runs the sweep; the experiment's callbacks are pickled
+    to the workers, and the progress line and the end report still appear."""
     from sweep_helpers import experiment_override
 
-    sweep = tmp_path / "cb"
-    # command-line axes replace the experiment's in every block: 2 non-private runs instead of the quick grid
+    sweep = tmp_path / "joblib"
+    # command-line axes replace the experiment's in every block: 4 non-private runs instead of the quick grid
     proc = run_sweep(sweep, experiment_override("quick"), "hydra/launcher=parallel", *TINY, "privacy=none",
-                     "privacy.epsilon=null", "model=gcn", "seed=0,1")
+                     "privacy.epsilon=null", *AXES)
     text = proc.stdout + proc.stderr
-    assert "[sweep] 2/2 done: 2 finished, 0 skipped, 0 failed" in text
+    assert "Joblib.Parallel" in text
+    assert "[sweep] 4/4 done: 4 finished, 0 skipped, 0 failed" in text
     assert "mean ± std (ddof=1) over seeds" in text and (sweep / "report" / "summary.md").exists()
+    _check(sweep)
