@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from commands import (CONFIGS, REPO, compose_config, is_example, jobs_of, needs_citeseer, normalised,
                       overrides_of, runs_something, shown_commands, tiny_config, tiny_run_key, write_user_files)
@@ -42,6 +43,8 @@ def single_runs() -> list[str]:
 
 
 SINGLE_RUNS = single_runs()
+RUN_END_TO_END = {tiny_run_key(c) for c in SINGLE_RUNS}  # their jobs are prepared by running them
+PREPARED: set[str] = set()  # the tiny jobs prepared so far in this process
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +82,20 @@ def test_readme_keeps_the_two_commands() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("command", RUN_COMMANDS)
 def test_run_command_is_accepted(command: str, user_files: Path) -> None:
-    """Hydra accepts it and every job passes every check made before training."""
+    """Hydra accepts it and every job passes every check made before training (a single run whose tiny job
+    `test_single_run_command_runs_at_tiny_size` runs end to end is prepared there, checks included)."""
     overrides, multirun = overrides_of(command, user_files)
     if needs_citeseer(overrides):
         pytest.skip("CiteSeer raw files not on this machine")
     check_overrides(overrides, CONFIGS)
+    if not multirun and tiny_run_key(command) in RUN_END_TO_END:
+        return
     for job in jobs_of(overrides, multirun):
-        prepare_run(tiny_config(job))
+        cfg = tiny_config(job)
+        key = OmegaConf.to_yaml(cfg)  # the same job shown by several commands (e.g. another launcher) is prepared once
+        if key not in PREPARED:
+            prepare_run(cfg)
+            PREPARED.add(key)
 
 
 @pytest.mark.parametrize("command", REPORT_COMMANDS)
