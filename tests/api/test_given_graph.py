@@ -139,6 +139,7 @@ def test_sweep_takes_the_given_graph(tmp_path):
     assert len(runs) == 2 and set(runs["dataset"]) == {"in_memory"}
 
 
+@pytest.mark.slow  # a real process: about 9 s
 def test_cli_refuses_in_memory_in_one_line(tmp_path):
     """`gnnrisk-run data=in_memory` on the command line: exit 2, one line."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

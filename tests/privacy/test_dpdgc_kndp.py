@@ -194,6 +194,7 @@ def test_k1_is_edp_plus_the_classifier_never_cheaper(z, q, steps):
     # (z is the noise over each part's sensitivity, which grows with k: k is compared at a target, below)
 
 
+@pytest.mark.slow  # four noise calibrations by bisection over the accountant: about 14 s
 def test_calibrated_k1_noise_is_at_least_edp_and_epsilon_is_spent_within_target():
     data = small_graph(4, n=80)
     undirected_edges = data.edge_index.size(1) // 2
@@ -221,6 +222,7 @@ def test_calibrated_k1_noise_is_at_least_edp_and_epsilon_is_spent_within_target(
 
 # --- the mechanism: contract, determinism, bad input --------------------------------------------------
 
+@pytest.mark.slow  # three calibrated trainings: about 7 s
 def test_registered_edge_level_and_deterministic_for_a_seed():
     assert mechanism_class("dpdgc_kndp") is DpdgcKndp and DpdgcKndp.privacy_unit == "edge"
     data = small_graph(5)
