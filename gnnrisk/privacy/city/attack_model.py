@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from gnnrisk.attack.queries import MAX_BATCH_EDGES, replicate_edges
+from gnnrisk.errors import ConfigError
 from gnnrisk.models.hetero import HETERO_MODELS, hetero_config
 from gnnrisk.models.recurrent import TEMPORAL_MODELS, PeriodGraph
 from gnnrisk.train.city_forecast import (
@@ -167,6 +168,16 @@ def trains_inside(mechanism: Any) -> bool:
     from gnnrisk.privacy.city.mechanisms import CityMechanism
 
     return type(mechanism).forecast is not CityMechanism.forecast
+
+
+def refuse_trained_inside(mechanism: Any, member: str, who: str, reasons: Mapping[str, str]) -> None:
+    """Refuse (one line on `attack`) a mechanism that trains its own forecaster: the attack's retrained model would
+    not be the run's; `reasons` holds a mechanism's own explanation, `who` names the attack in the default one."""
+    if mechanism is None or not trains_inside(mechanism):
+        return
+    raise ConfigError("attack", member, reasons.get(mechanism.name) or (
+        f"privacy={mechanism.name} trains its forecaster inside the mechanism, which {who} does not re-run yet; "
+        "use privacy=none, edgerand or lapgraph"))
 
 
 def held_out_nodes(data: HeteroData, train_cfg: Mapping[str, Any], seed: int, target: str) -> Tensor:

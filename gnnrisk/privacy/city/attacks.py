@@ -49,7 +49,11 @@ from gnnrisk.attack.pairs import balanced_pairs
 from gnnrisk.attack.scores import auroc
 from gnnrisk.errors import ConfigError, Refusals, check_choice, check_number
 from gnnrisk.models.hetero import HETERO_MODELS
-from gnnrisk.privacy.city.attack_model import CityRun, fit_forecaster, trains_inside
+from gnnrisk.privacy.city.attack_model import (
+    CityRun,
+    fit_forecaster,
+    refuse_trained_inside,
+)
 from gnnrisk.privacy.city.mechanisms import relations_read
 from gnnrisk.privacy.city.units import EDGE_RELATIONS, NOT_EDGE_UNITS
 
@@ -136,13 +140,10 @@ def validate_linkteller(block: Mapping[str, Any], data: HeteroData | None, mecha
     with refusals.check():
         relation = linkteller_relation(block, target)
     with refusals.check():
-        if mechanism is not None and mechanism.name == "hetero_gap":
-            raise ConfigError("attack", "linkteller", "privacy=hetero_gap releases one set of noisy forecasts: a "
-                              "query with perturbed inputs would be a new release (fresh noise: outside its epsilon; "
-                              "the run's noise: cancels in the difference); audit its unit with attack=canary")
-        if mechanism is not None and trains_inside(mechanism):
-            raise ConfigError("attack", "linkteller", f"privacy={mechanism.name} trains its forecaster inside the "
-                              "mechanism, which LinkTeller does not re-run yet; use privacy=none, edgerand or lapgraph")
+        refuse_trained_inside(mechanism, "linkteller", "LinkTeller", {"hetero_gap": (
+            "privacy=hetero_gap releases one set of noisy forecasts: a query with perturbed inputs would be a new "
+            "release (fresh noise: outside its epsilon; the run's noise: cancels in the difference); audit its unit "
+            "with attack=canary")})
     with refusals.check():
         if model is not None and model not in QUERYABLE:
             raise ConfigError("model.name", model, "LinkTeller perturbs node features and reads the forecaster's "

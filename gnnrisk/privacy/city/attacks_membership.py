@@ -44,7 +44,7 @@ from gnnrisk.privacy.city.attack_model import (
     CityRun,
     fit_forecaster,
     held_out_nodes,
-    trains_inside,
+    refuse_trained_inside,
 )
 
 SCORES = ("loss", "deviance")
@@ -57,13 +57,10 @@ def validate_mia(data: HeteroData | None, mechanism: Any, model: str | None, tar
         raise ConfigError("model.name", model, "membership inference asks whether a node's labels were in the "
                           "training loss: this forecaster is a map of the record, trained on nothing; use one of "
                           + ", ".join(TRAINED))
-    if mechanism is not None and mechanism.name == "hetero_gap":
-        raise ConfigError("attack", "mia", "privacy=hetero_gap trains its head inside the mechanism, which this "
-                          "attack does not re-run (under the person and incident units on DP-SGD per incident: "
-                          "attack=canary audits those); run it on privacy=none, edgerand or lapgraph")
-    if mechanism is not None and trains_inside(mechanism):
-        raise ConfigError("attack", "mia", f"privacy={mechanism.name} trains its forecaster inside the mechanism, "
-                          "which this attack does not re-run yet; use privacy=none, edgerand or lapgraph")
+    refuse_trained_inside(mechanism, "mia", "this attack", {"hetero_gap": (
+        "privacy=hetero_gap trains its head inside the mechanism, which this attack does not re-run (under the "
+        "person and incident units on DP-SGD per incident: attack=canary audits those); run it on privacy=none, "
+        "edgerand or lapgraph")})
     if data is not None and train_cfg is not None:
         eligible = int((~held_out_nodes(data, train_cfg, seed, target)).sum())
         if eligible < 4:
